@@ -1,0 +1,1 @@
+"""Domain core of the MLOps lakehouse: plain Python, no Airflow imports."""

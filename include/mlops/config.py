@@ -1,0 +1,208 @@
+"""Per-environment settings: one YAML per environment, loaded into a frozen, validated object."""
+
+from __future__ import annotations
+
+import os
+from datetime import date
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+ENVIRONMENTS = ("dev", "staging", "prod")
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+CONFIG_DIR = PROJECT_ROOT / "include" / "config"
+
+# Environment variables that override URIs so production can point at object storage and a server.
+ENV_LAKEHOUSE_ROOT = "MLOPS_LAKEHOUSE_ROOT"
+ENV_LANDING_ROOT = "MLOPS_LANDING_ROOT"
+ENV_TRACKING_URI = "MLFLOW_TRACKING_URI"
+ENV_HOME = "MLOPS_HOME"
+
+
+class ConfigError(ValueError):
+    """A configuration file is missing, unreadable or invalid."""
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class LakehouseSettings(_Frozen):
+    """Where tables and landing files live (local paths are relative to MLOPS_HOME)."""
+
+    root: str
+    landing_root: str
+
+
+class MlflowSettings(_Frozen):
+    """Tracking server and registry names for this environment."""
+
+    tracking_uri: str
+    experiment_name: str
+    model_name: str
+
+
+class DataSettings(_Frozen):
+    """Which part of the reference data set this environment replays."""
+
+    origins: tuple[Literal["EWR", "JFK", "LGA"], ...] = ("EWR", "JFK", "LGA")
+    carriers: tuple[str, ...] | None = None
+    sample_fraction: float = Field(1.0, gt=0.0, le=1.0)
+    replay_start: date = date(2013, 1, 1)
+    replay_days: int = Field(14, ge=1, le=365)
+
+
+class SparkSettings(_Frozen):
+    """Local Spark defaults; a cluster or Spark Connect endpoint comes from an Airflow connection."""
+
+    master: str = "local[2]"
+    shuffle_partitions: int = Field(4, ge=1)
+    driver_memory: str = "2g"
+
+
+class FeatureSettings(_Frozen):
+    """Point-in-time feature rules."""
+
+    prediction_lead_minutes: int = Field(120, ge=0)
+    max_feature_age_hours: int = Field(48, ge=1)
+
+
+class QualitySettings(_Frozen):
+    """Gate behaviour between layers."""
+
+    mode: Literal["fail", "quarantine"] = "fail"
+    row_count_band: float = Field(0.5, gt=0.0, lt=1.0)
+    max_null_fraction: float = Field(0.05, ge=0.0, le=1.0)
+    landing_timeout_minutes: int = Field(60, ge=1)
+    landing_poke_seconds: int = Field(30, ge=1)
+
+
+class TrainingSettings(_Frozen):
+    """Training window and the restricted tuning budget used by automated retraining."""
+
+    model_family: Literal["hist_gradient_boosting"] = "hist_gradient_boosting"
+    train_window_days: int = Field(90, ge=1)
+    validation_days: int = Field(7, ge=1)
+    test_days: int = Field(7, ge=1)
+    tuning_trials: int = Field(4, ge=1)
+    tuning_timeout_seconds: int = Field(60, ge=1)
+    min_training_rows: int = Field(1000, ge=1)
+    seed: int = 42
+
+
+class PromotionSettings(_Frozen):
+    """Continuous-deployment rule and approval mode."""
+
+    approval: Literal["auto", "human"] = "auto"
+    auc_tolerance: float = Field(0.005, ge=0.0)
+    max_log_loss_increase: float = Field(0.01, ge=0.0)
+    baseline_roc_auc: float = Field(0.60, gt=0.0, lt=1.0)
+    approval_timeout_hours: int = Field(24, ge=1)
+
+
+class MonitoringSettings(_Frozen):
+    """Drift and performance thresholds."""
+
+    psi_threshold: float = Field(0.2, gt=0.0)
+    drifted_share_threshold: float = Field(0.3, gt=0.0, le=1.0)
+    min_roc_auc: float = Field(0.6, gt=0.0, lt=1.0)
+
+
+class Schedules(_Frozen):
+    """Cron presets or expressions per pipeline; null disables the time schedule."""
+
+    feature_refresh: str | None = "@daily"
+    model_training: str | None = "@weekly"
+    batch_inference: str | None = "@daily"
+    model_monitoring: str | None = "@daily"
+
+
+class Settings(_Frozen):
+    """Everything one environment needs; load it with `load_settings`."""
+
+    env: Literal["dev", "staging", "prod"]
+    lakehouse: LakehouseSettings
+    mlflow: MlflowSettings
+    data: DataSettings = DataSettings()
+    spark: SparkSettings = SparkSettings()
+    features: FeatureSettings = FeatureSettings()
+    quality: QualitySettings = QualitySettings()
+    training: TrainingSettings = TrainingSettings()
+    promotion: PromotionSettings = PromotionSettings()
+    monitoring: MonitoringSettings = MonitoringSettings()
+    schedules: Schedules = Schedules()
+
+    @model_validator(mode="after")
+    def _prod_needs_human_approval(self) -> Settings:
+        if self.env == "prod" and self.promotion.approval != "human":
+            raise ValueError("promotion.approval must be 'human' in prod")
+        return self
+
+
+def mlops_home() -> Path:
+    """Base directory for local state (tables, landing zone, MLflow, Airflow home)."""
+    return Path(os.environ.get(ENV_HOME) or PROJECT_ROOT / ".mlops").resolve()
+
+
+def current_env() -> str:
+    """The environment selected by MLOPS_ENV (default dev)."""
+    env = os.environ.get("MLOPS_ENV", "dev")
+    if env not in ENVIRONMENTS:
+        raise ConfigError(f"MLOPS_ENV={env!r} is not one of {', '.join(ENVIRONMENTS)}")
+    return env
+
+
+def load_settings(env: str | None = None, *, config_dir: Path | None = None) -> Settings:
+    """Load and validate `include/config/<env>.yaml`, then apply URI overrides from the environment.
+
+    Raises:
+        ConfigError: the file is missing or a key is unknown or invalid (the message names it).
+    """
+    env = env or current_env()
+    path = (config_dir or CONFIG_DIR) / f"{env}.yaml"
+    try:
+        raw = yaml.safe_load(path.read_text()) or {}
+    except FileNotFoundError as exc:
+        raise ConfigError(f"No config for environment {env!r}: {path} does not exist") from exc
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path} is not valid YAML: {exc}") from exc
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path} must hold a mapping at the top level")
+    raw = _apply_overrides(raw, env)
+    try:
+        return Settings.model_validate(raw)
+    except ValidationError as exc:
+        raise ConfigError(_describe(path, exc)) from None
+
+
+def _apply_overrides(raw: dict[str, Any], env: str) -> dict[str, Any]:
+    raw = {**raw, "env": raw.get("env", env)}
+    lake = dict(raw.get("lakehouse") or {})
+    flow = dict(raw.get("mlflow") or {})
+    home = mlops_home()
+    for key, var in (("root", ENV_LAKEHOUSE_ROOT), ("landing_root", ENV_LANDING_ROOT)):
+        value = os.environ.get(var) or lake.get(key)
+        if isinstance(value, str):
+            lake[key] = _resolve_location(value, home)
+    uri = os.environ.get(ENV_TRACKING_URI) or flow.get("tracking_uri")
+    if isinstance(uri, str):
+        flow["tracking_uri"] = uri.replace("{home}", str(home))
+    raw["lakehouse"], raw["mlflow"] = lake, flow
+    return raw
+
+
+def _resolve_location(value: str, home: Path) -> str:
+    if "://" in value:
+        return value
+    path = Path(value.replace("{home}", str(home)))
+    return str(path if path.is_absolute() else home / path)
+
+
+def _describe(path: Path, exc: ValidationError) -> str:
+    lines = [f"Invalid config {path}:"]
+    for err in exc.errors():
+        key = ".".join(str(part) for part in err["loc"]) or "<root>"
+        lines.append(f"  {key}: {err['msg']} (got {err.get('input')!r})")
+    return "\n".join(lines)

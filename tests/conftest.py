@@ -1,0 +1,54 @@
+"""Shared test fixtures: an isolated MLOPS_HOME and AIRFLOW_HOME, one local SparkSession."""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+# Isolate every test session from the developer's own state before Airflow or MLflow is imported.
+_SESSION_HOME = Path(tempfile.mkdtemp(prefix="mlops-tests-"))
+os.environ["MLOPS_HOME"] = str(_SESSION_HOME)
+os.environ.setdefault("MLOPS_ENV", "staging")
+os.environ["AIRFLOW_HOME"] = str(_SESSION_HOME / "airflow")
+os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = str(ROOT / "dags")
+os.environ["AIRFLOW__CORE__PLUGINS_FOLDER"] = str(ROOT / "plugins")
+os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
+os.environ["AIRFLOW__CORE__UNIT_TEST_MODE"] = "False"
+os.environ["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] = f"sqlite:///{_SESSION_HOME / 'airflow' / 'airflow.db'}"
+os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{_SESSION_HOME / 'mlflow.db'}"
+os.environ["PYSPARK_PYTHON"] = sys.executable
+os.environ["PYSPARK_DRIVER_PYTHON"] = sys.executable
+for extra in (ROOT / "include", ROOT / "plugins", ROOT / "dags"):
+    if str(extra) not in sys.path:
+        sys.path.insert(0, str(extra))
+
+
+@pytest.fixture(scope="session")
+def session_home() -> Path:
+    """The MLOPS_HOME of this test session."""
+    return _SESSION_HOME
+
+
+@pytest.fixture(scope="session")
+def spark():
+    """One local SparkSession for the whole test session."""
+    from mlops.config import load_settings
+    from mlops.spark import get_spark
+
+    session = get_spark(load_settings("staging"), app_name="mlops-tests")
+    yield session
+    session.stop()
+
+
+@pytest.fixture
+def lakehouse(tmp_path):
+    """An empty lakehouse under a temporary directory."""
+    from mlops.lakehouse import Lakehouse
+
+    return Lakehouse(str(tmp_path / "lakehouse"))
