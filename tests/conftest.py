@@ -52,3 +52,34 @@ def lakehouse(tmp_path):
     from mlops.lakehouse import Lakehouse
 
     return Lakehouse(str(tmp_path / "lakehouse"))
+
+
+@pytest.fixture(scope="session")
+def airflow_db(session_home):
+    """A migrated Airflow metadata DB (SQLite) in the session's AIRFLOW_HOME."""
+    import subprocess
+
+    (session_home / "airflow").mkdir(parents=True, exist_ok=True)
+    subprocess.run([sys.executable, "-m", "airflow", "db", "migrate"], check=True, capture_output=True, env=os.environ)
+    return session_home / "airflow" / "airflow.db"
+
+
+@pytest.fixture(scope="session")
+def dagbag(airflow_db):
+    """The project's DAGs, parsed once."""
+    from airflow.dag_processing.dagbag import DagBag
+
+    bag = DagBag(dag_folder=str(ROOT / "dags"))
+    assert bag.import_errors == {}, bag.import_errors
+    return bag
+
+
+def pytest_sessionfinish(session, exitstatus):
+    """Stop any SparkSession a DAG run created, while output streams are still open."""
+    try:
+        from pyspark.sql import SparkSession
+    except ImportError:
+        return
+    active = SparkSession.getActiveSession()
+    if active is not None:
+        active.stop()

@@ -19,6 +19,7 @@ ENV_LAKEHOUSE_ROOT = "MLOPS_LAKEHOUSE_ROOT"
 ENV_LANDING_ROOT = "MLOPS_LANDING_ROOT"
 ENV_TRACKING_URI = "MLFLOW_TRACKING_URI"
 ENV_HOME = "MLOPS_HOME"
+ENV_SELECTOR = "MLOPS_ENV"
 
 
 class ConfigError(ValueError):
@@ -147,20 +148,35 @@ def mlops_home() -> Path:
 
 
 def current_env() -> str:
-    """The environment selected by MLOPS_ENV (default dev)."""
-    env = os.environ.get("MLOPS_ENV", "dev")
+    """The environment selected by MLOPS_ENV (default dev when unset or empty).
+
+    Raises:
+        ConfigError: MLOPS_ENV names no known environment.
+    """
+    return _check_env(os.environ.get(ENV_SELECTOR) or "dev", source=f"{ENV_SELECTOR}=")
+
+
+def _check_env(env: str, source: str = "environment ") -> str:
     if env not in ENVIRONMENTS:
-        raise ConfigError(f"MLOPS_ENV={env!r} is not one of {', '.join(ENVIRONMENTS)}")
+        raise ConfigError(
+            f"{source}{env!r} is not a known environment; use one of {', '.join(ENVIRONMENTS)} "
+            f"(each has a file {CONFIG_DIR}/<env>.yaml)"
+        )
     return env
 
 
 def load_settings(env: str | None = None, *, config_dir: Path | None = None) -> Settings:
     """Load and validate `include/config/<env>.yaml`, then apply URI overrides from the environment.
 
+    Args:
+        env: dev, staging or prod; defaults to MLOPS_ENV (itself defaulting to dev).
+        config_dir: folder holding `<env>.yaml`; defaults to `include/config`.
+
     Raises:
-        ConfigError: the file is missing or a key is unknown or invalid (the message names it).
+        ConfigError: the environment is unknown, the file is missing, or a key is unknown or invalid
+            (the message names the dotted key, e.g. `training.tuning_trials`, and the value given).
     """
-    env = env or current_env()
+    env = _check_env(env) if env else current_env()
     path = (config_dir or CONFIG_DIR) / f"{env}.yaml"
     try:
         raw = yaml.safe_load(path.read_text()) or {}
@@ -170,6 +186,9 @@ def load_settings(env: str | None = None, *, config_dir: Path | None = None) -> 
         raise ConfigError(f"{path} is not valid YAML: {exc}") from exc
     if not isinstance(raw, dict):
         raise ConfigError(f"{path} must hold a mapping at the top level")
+    declared = raw.get("env", env)
+    if declared != env:
+        raise ConfigError(f"{path} declares env: {declared!r} but was loaded for environment {env!r}; fix its env key")
     raw = _apply_overrides(raw, env)
     try:
         return Settings.model_validate(raw)
@@ -204,5 +223,20 @@ def _describe(path: Path, exc: ValidationError) -> str:
     lines = [f"Invalid config {path}:"]
     for err in exc.errors():
         key = ".".join(str(part) for part in err["loc"]) or "<root>"
-        lines.append(f"  {key}: {err['msg']} (got {err.get('input')!r})")
+        if err["type"] == "extra_forbidden":
+            allowed = ", ".join(_allowed_keys(err["loc"][:-1]))
+            lines.append(f"  {key}: unknown key (allowed here: {allowed})")
+        else:
+            lines.append(f"  {key}: {err['msg']} (got {err.get('input')!r})")
     return "\n".join(lines)
+
+
+def _allowed_keys(loc: tuple[Any, ...]) -> list[str]:
+    """Field names of the settings section at `loc`, to suggest the intended key."""
+    model: Any = Settings
+    for part in loc:
+        field = model.model_fields.get(str(part)) if isinstance(model, type) else None
+        model = field.annotation if field is not None else None
+    if not (isinstance(model, type) and issubclass(model, BaseModel)):
+        return []
+    return list(model.model_fields)

@@ -4,14 +4,26 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
-from datetime import date, datetime
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 from deltalake import CommitProperties, DeltaTable, Transaction, write_deltalake
+from deltalake.exceptions import CommitFailedError, DeltaError
 from deltalake.exceptions import TableNotFoundError as _DeltaTableNotFound
+
+from mlops.lakehouse_schema import (
+    SchemaMismatchError,
+    check_merge_keys,
+    check_partition_rows,
+    conform_schema,
+    merge_predicates,
+    partition_predicate,
+    to_arrow,
+)
+from mlops.spark import delta_spark_available
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -19,18 +31,19 @@ if TYPE_CHECKING:
 
     from mlops.config import Settings
 
+# Re-exported: callers import these from here.
+__all__ = ["Lakehouse", "WriteResult", "WriterId", "TableNotFoundError", "SchemaMismatchError", "CommitFailedError"]
+__all__ += ["conform_schema", "delta_spark_available", "parse_table_name", "to_arrow"]
+
 log = logging.getLogger(__name__)
 
 TABLE_NAME = re.compile(r"^(?P<layer>[a-z][a-z0-9_]*)\.(?P<table>[a-z][a-z0-9_]*)$")
-DELTA_SPARK_CLASS = "io.delta.tables.DeltaTable"
+# A write that loses a commit race is re-planned on the new snapshot this many times in all.
+COMMIT_ATTEMPTS = 3
 
 
 class TableNotFoundError(LookupError):
     """The named table has never been written."""
-
-
-class SchemaMismatchError(ValueError):
-    """Incoming data does not match the table's schema; nothing was written."""
 
 
 @dataclass(frozen=True)
@@ -57,18 +70,12 @@ class WriteResult:
 
     def summary(self) -> dict[str, Any]:
         """Small dict for XCom and asset-event metadata."""
-        return {
-            "table": self.table,
-            "version": self.version,
-            "rows": self.rows,
-            "operation": self.operation,
-            "skipped": self.skipped,
-        }
+        return asdict(self)
 
 
 def parse_table_name(name: str) -> tuple[str, str]:
     """Split `<layer>.<table>`; raise ValueError showing the bad name otherwise."""
-    match = TABLE_NAME.match(name)
+    match = TABLE_NAME.match(name) if isinstance(name, str) else None
     if not match:
         raise ValueError(f"Table name {name!r} is not of the form '<layer>.<table>' (lower snake_case)")
     return match["layer"], match["table"]
@@ -78,6 +85,8 @@ class Lakehouse:
     """The tables of one environment, under one root (local path or object-store URI)."""
 
     def __init__(self, root: str, storage_options: Mapping[str, str] | None = None) -> None:
+        if not root:
+            raise ValueError("Lakehouse root must be a non-empty path or URI")
         self.root = root.rstrip("/")
         self.storage_options = dict(storage_options or {})
 
@@ -98,22 +107,42 @@ class Lakehouse:
 
     def table(self, name: str, version: int | None = None) -> DeltaTable:
         """The delta-rs handle of a table, optionally at a version."""
+        if version is not None and version < 0:
+            raise ValueError(f"Table {name} has no version {version}: versions start at 0")
         try:
             return DeltaTable(self.uri(name), version=version, storage_options=self.storage_options or None)
         except _DeltaTableNotFound as exc:
             raise TableNotFoundError(f"Table {name} does not exist at {self.uri(name)}") from exc
+        except DeltaError as exc:
+            if version is None:
+                raise
+            raise ValueError(f"Table {name} has no version {version}; latest is {self.version(name)}") from exc
 
     def version(self, name: str) -> int:
         """Latest committed version."""
         return self.table(name).version()
 
+    def version_at(self, name: str, as_of: datetime | str) -> int:
+        """The last version committed at or before `as_of` (naive datetimes are UTC)."""
+        when = datetime.fromisoformat(as_of) if isinstance(as_of, str) else as_of
+        when = when if when.tzinfo else when.replace(tzinfo=UTC)
+        cutoff_ms = when.timestamp() * 1000
+        commits = [c["version"] for c in self.history(name) if c["timestamp"] <= cutoff_ms]
+        if not commits:
+            raise ValueError(f"Table {name} has no version at or before {when.isoformat()} (its first commit is later)")
+        return max(commits)
+
     def history(self, name: str, limit: int | None = None) -> list[dict[str, Any]]:
-        """Commit history, newest first (operation, parameters, timestamp, app transactions)."""
+        """Commit history, newest first (version, operation, parameters, timestamp in ms)."""
         return self.table(name).history(limit)
 
     def schema(self, name: str) -> pa.Schema:
         """Arrow schema of the table."""
         return pa.schema(self.table(name).schema().to_arrow())
+
+    def transaction_version(self, name: str, app_id: str) -> int | None:
+        """Highest writer version committed by `app_id` into the table, None if it never wrote."""
+        return self.table(name).transaction_version(app_id) if self.exists(name) else None
 
     # ---- reads ---------------------------------------------------------------------------
     def read(
@@ -128,9 +157,9 @@ class Lakehouse:
         """Read latest, at a version, or as of a timestamp (the last commit at or before it)."""
         if version is not None and as_of is not None:
             raise ValueError(f"Read {name} at a version or a timestamp, not both ({version}, {as_of})")
-        dt = self.table(name, version=version)
         if as_of is not None:
-            dt.load_as_version(as_of if isinstance(as_of, datetime) else datetime.fromisoformat(as_of))
+            version = self.version_at(name, as_of)
+        dt = self.table(name, version=version)
         return dt.to_pyarrow_table(columns=list(columns) if columns else None, filters=filters)
 
     def read_pandas(self, name: str, **kwargs: Any) -> pd.DataFrame:
@@ -139,31 +168,22 @@ class Lakehouse:
 
     # ---- writes --------------------------------------------------------------------------
     def append(
-        self,
-        name: str,
-        data: Any,
-        *,
-        writer: WriterId | None = None,
-        partition_by: Sequence[str] | None = None,
+        self, name: str, data: Any, *, writer: WriterId | None = None, partition_by: Sequence[str] | None = None
     ) -> WriteResult:
         """Append rows; with a writer identity, a second write by the same writer stores nothing.
 
         The identity is committed atomically with the rows (Delta `txn` action), so a retried task
-        that already committed is detected, and a task killed mid-write leaves no partial data.
+        that already committed is detected, and a task killed mid-write leaves no partial data. Two
+        racing writers with the same identity conflict in delta-rs; the loser then finds the winner's
+        `txn` and stores nothing.
         """
-        arrow = self._conform(name, data)
-        if writer is not None and self._already_written(name, writer):
-            log.info("%s: writer %s v%s already committed; nothing appended", name, writer.app_id, writer.version)
-            return WriteResult(name, self.version(name), 0, "append", skipped=True)
-        write_deltalake(
-            self.uri(name),
-            arrow,
-            mode="append",
-            partition_by=list(partition_by) if partition_by else None,
-            storage_options=self.storage_options or None,
-            commit_properties=_commit_properties(writer),
-        )
-        return WriteResult(name, self.version(name), arrow.num_rows, "append")
+        source = to_arrow(data)
+
+        def attempt(dt: DeltaTable | None) -> WriteResult:
+            arrow = conform_schema(name, source, _arrow_schema(dt)) if dt else source
+            return self._append_arrow(name, dt, arrow, "append", partition_by, writer)
+
+        return self._commit(name, "append", writer, attempt)
 
     def merge(
         self,
@@ -174,76 +194,61 @@ class Lakehouse:
         partition_by: Sequence[str] | None = None,
         writer: WriterId | None = None,
     ) -> WriteResult:
-        """Upsert on `keys`: matching rows are updated, new rows inserted; creates the table if absent."""
+        """Upsert on `keys`: changed rows are updated, new rows inserted; creates the table if absent.
+
+        Keys must be present, non-null and unique in `data`. Rows equal to the stored ones are not
+        rewritten, so re-running the same merge commits nothing.
+        """
         if not keys:
             raise ValueError(f"merge into {name} needs at least one key column")
-        arrow = self._conform(name, data)
-        missing = [k for k in keys if k not in arrow.column_names]
-        if missing:
-            raise SchemaMismatchError(f"merge into {name}: key columns {missing} are not in the data")
-        if not self.exists(name):
-            return self.append(name, arrow, writer=writer, partition_by=partition_by)
-        if writer is not None and self._already_written(name, writer):
-            return WriteResult(name, self.version(name), 0, "merge", skipped=True)
-        predicate = " AND ".join(f"t.{k} = s.{k}" for k in keys)
-        metrics = (
-            self.table(name)
-            .merge(arrow, predicate, source_alias="s", target_alias="t", commit_properties=_commit_properties(writer))
-            .when_matched_update_all()
-            .when_not_matched_insert_all()
-            .execute()
-        )
-        rows = int(metrics.get("num_target_rows_inserted", 0)) + int(metrics.get("num_target_rows_updated", 0))
-        return WriteResult(name, self.version(name), rows, "merge")
+        source = to_arrow(data)
+        check_merge_keys(name, source, keys)
+
+        def attempt(dt: DeltaTable | None) -> WriteResult:
+            if dt is None:
+                return self._append_arrow(name, dt, source, "merge", partition_by, writer)
+            arrow = conform_schema(name, source, _arrow_schema(dt))
+            on, changed = merge_predicates(keys, arrow.column_names)
+            merger = dt.merge(
+                arrow, on, source_alias="s", target_alias="t", commit_properties=_commit_properties(writer)
+            )
+            if changed:
+                merger = merger.when_matched_update_all(predicate=changed)
+            metrics = merger.when_not_matched_insert_all().execute()
+            rows = int(metrics.get("num_target_rows_inserted", 0)) + int(metrics.get("num_target_rows_updated", 0))
+            return WriteResult(name, dt.version(), rows, "merge")
+
+        return self._commit(name, "merge", writer, attempt)
 
     def replace_partition(
-        self,
-        name: str,
-        data: Any,
-        *,
-        partition: Mapping[str, Any],
-        partition_by: Sequence[str] | None = None,
+        self, name: str, data: Any, *, partition: Mapping[str, Any], partition_by: Sequence[str] | None = None
     ) -> WriteResult:
         """Atomically replace the rows of one partition (e.g. `{"date": date(2013, 1, 1)}`).
 
-        Every incoming row must belong to that partition; other partitions are untouched.
+        Every incoming row must belong to that partition; other partitions are untouched. A new
+        table is partitioned by `partition_by`, or by the partition's columns.
         """
         if not partition:
             raise ValueError(f"replace_partition on {name} needs a partition, e.g. {{'date': ...}}")
-        arrow = self._conform(name, data)
-        for column, value in partition.items():
-            if column not in arrow.column_names:
-                raise SchemaMismatchError(f"replace_partition on {name}: column {column!r} is not in the data")
-            outside = arrow.num_rows - arrow.filter(pa.compute.equal(arrow[column], pa.scalar(value))).num_rows
-            if outside:
-                raise ValueError(f"replace_partition on {name}: {outside} rows have {column} != {value!r}")
-        if not self.exists(name):
-            return self.append(name, arrow, partition_by=partition_by or list(partition))
-        write_deltalake(
-            self.uri(name),
-            arrow,
-            mode="overwrite",
-            predicate=" AND ".join(f"{c} = {_sql_literal(v)}" for c, v in partition.items()),
-            storage_options=self.storage_options or None,
-        )
-        return WriteResult(name, self.version(name), arrow.num_rows, "replace_partition")
+        source = to_arrow(data)
+        check_partition_rows(name, source, partition)
+        predicate = partition_predicate(partition)
+
+        def attempt(dt: DeltaTable | None) -> WriteResult:
+            if dt is None:
+                return self._append_arrow(name, dt, source, "replace_partition", partition_by or list(partition), None)
+            arrow = conform_schema(name, source, _arrow_schema(dt))
+            write_deltalake(dt, arrow, mode="overwrite", predicate=predicate)
+            return WriteResult(name, dt.version(), arrow.num_rows, "replace_partition")
+
+        return self._commit(name, "replace_partition", None, attempt)
 
     # ---- Spark ---------------------------------------------------------------------------
     def read_spark(self, spark: SparkSession, name: str, version: int | None = None) -> DataFrame:
         """A Spark DataFrame of the table: Delta data source if available, else its active files."""
-        if delta_spark_available(spark):
-            reader = spark.read.format("delta")
-            if version is not None:
-                reader = reader.option("versionAsOf", version)
-            return reader.load(self.uri(name))
-        from mlops.spark import arrow_to_spark_schema
+        from mlops.spark import read_table
 
-        dt = self.table(name, version=version)
-        schema = arrow_to_spark_schema(pa.schema(dt.schema().to_arrow()))
-        files = dt.file_uris()
-        if not files:
-            return spark.createDataFrame([], schema)
-        return spark.read.schema(schema).option("basePath", self.uri(name)).parquet(*files)
+        return read_table(self, spark, name, version)
 
     def write_spark(
         self,
@@ -260,97 +265,63 @@ class Lakehouse:
 
         Without the delta-spark jars, Spark computes and hands Arrow to delta-rs for the commit.
         """
-        if mode not in ("append", "merge", "replace_partition"):
-            raise ValueError(f"write_spark mode must be append, merge or replace_partition, got {mode!r}")
-        if delta_spark_available(df.sparkSession):
-            from mlops.spark import write_with_delta_spark
+        from mlops.spark import write_table
 
-            return write_with_delta_spark(
-                self, df, name, mode=mode, keys=keys, partition=partition, partition_by=partition_by, writer=writer
-            )
-        arrow = df.toArrow()
-        if mode == "append":
-            return self.append(name, arrow, writer=writer, partition_by=partition_by)
-        if mode == "merge":
-            return self.merge(name, arrow, keys=keys or (), partition_by=partition_by, writer=writer)
-        return self.replace_partition(name, arrow, partition=partition or {}, partition_by=partition_by)
+        return write_table(
+            self, df, name, mode=mode, keys=keys, partition=partition, partition_by=partition_by, writer=writer
+        )
 
     # ---- internals -----------------------------------------------------------------------
-    def _already_written(self, name: str, writer: WriterId) -> bool:
-        if not self.exists(name):
-            return False
-        committed = self.table(name).transaction_version(writer.app_id)
-        return committed is not None and committed >= writer.version
+    def _load(self, name: str) -> DeltaTable | None:
+        return self.table(name) if self.exists(name) else None
 
-    def _conform(self, name: str, data: Any) -> pa.Table:
-        """Arrow table cast to the existing table's schema; SchemaMismatchError names bad columns."""
-        arrow = to_arrow(data)
-        if not self.exists(name):
-            return arrow
-        return conform_schema(name, arrow, self.schema(name))
+    def _append_arrow(
+        self,
+        name: str,
+        dt: DeltaTable | None,
+        arrow: pa.Table,
+        operation: str,
+        partition_by: Sequence[str] | None,
+        writer: WriterId | None,
+    ) -> WriteResult:
+        """Append to the snapshot `dt` (or create the table) in one commit carrying the writer's txn."""
+        target = dt if dt is not None else self.uri(name)
+        partitions = list(partition_by) if partition_by else None
+        options = {"storage_options": self.storage_options or None, "commit_properties": _commit_properties(writer)}
+        write_deltalake(target, arrow, mode="append", partition_by=partitions, **options)
+        version = dt.version() if dt is not None else self.version(name)  # the handle moves to its own commit
+        return WriteResult(name, version, arrow.num_rows, operation)
 
+    def _commit(
+        self, name: str, operation: str, writer: WriterId | None, attempt: Callable[[DeltaTable | None], WriteResult]
+    ) -> WriteResult:
+        """Run `attempt` on a fresh snapshot; re-plan it when a concurrent commit wins the race.
 
-def to_arrow(data: Any) -> pa.Table:
-    """Arrow table from Arrow, pandas, or a list of record batches."""
-    if isinstance(data, pa.Table):
-        return data
-    if isinstance(data, pa.RecordBatch):
-        return pa.Table.from_batches([data])
-    if hasattr(data, "to_arrow") and not hasattr(data, "iloc"):
-        return data.to_arrow()
-    if hasattr(data, "iloc"):
-        return pa.Table.from_pandas(data, preserve_index=False)
-    if isinstance(data, Iterable):
-        return pa.Table.from_batches(list(data))
-    raise TypeError(f"Cannot write {type(data).__name__}; pass Arrow, pandas or Spark data")
-
-
-def conform_schema(name: str, data: pa.Table, target: pa.Schema) -> pa.Table:
-    """Cast `data` to `target`, or raise SchemaMismatchError naming missing, extra and mistyped columns."""
-    have, want = set(data.column_names), set(target.names)
-    missing, extra = sorted(want - have), sorted(have - want)
-    mistyped = []
-    columns = []
-    for field in target:
-        if field.name not in have:
-            continue
-        column = data[field.name]
-        if column.type != field.type:
+        The writer check and the commit use the same snapshot, so a same-writer commit made after
+        the check is a delta-rs conflict (ConcurrentTransaction), seen on the next round.
+        """
+        for round_ in range(1, COMMIT_ATTEMPTS + 1):
+            dt = self._load(name)
+            done = dt.transaction_version(writer.app_id) if dt is not None and writer is not None else None
+            if writer is not None and done is not None and done >= writer.version:
+                log.info("%s: writer %s v%s already committed; nothing written", name, writer.app_id, writer.version)
+                return WriteResult(name, dt.version(), 0, operation, skipped=True)
             try:
-                column = column.cast(field.type, safe=True)
-            except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-                mistyped.append(f"{field.name} ({data.schema.field(field.name).type} != {field.type})")
-        columns.append(column)
-    if missing or extra or mistyped:
-        parts = [
-            f"missing columns {missing}" if missing else "",
-            f"unexpected columns {extra}" if extra else "",
-            f"wrong types {mistyped}" if mistyped else "",
-        ]
-        raise SchemaMismatchError(
-            f"Schema mismatch writing {name}: " + "; ".join(p for p in parts if p) + ". The table is unchanged."
-        )
-    return pa.Table.from_arrays(columns, schema=target)
+                return attempt(dt)
+            except CommitFailedError as exc:
+                if round_ == COMMIT_ATTEMPTS:
+                    raise
+                log.warning(
+                    "%s: %s lost a commit race, retrying (%d/%d): %s", name, operation, round_, COMMIT_ATTEMPTS, exc
+                )
+        raise RuntimeError("unreachable: the last attempt returns or raises")
 
 
-def delta_spark_available(spark: SparkSession) -> bool:
-    """True when the Delta Spark data source classes are on the session's classpath."""
-    try:
-        spark._jvm.java.lang.Class.forName(DELTA_SPARK_CLASS)  # noqa: SLF001 - py4j is the only probe
-    except Exception:  # noqa: BLE001 - py4j raises its own error types; any failure means "not available"
-        return False
-    return True
+def _arrow_schema(dt: DeltaTable) -> pa.Schema:
+    return pa.schema(dt.schema().to_arrow())
 
 
 def _commit_properties(writer: WriterId | None) -> CommitProperties | None:
     if writer is None:
         return None
     return CommitProperties(app_transactions=[Transaction(writer.app_id, writer.version)])
-
-
-def _sql_literal(value: Any) -> str:
-    if isinstance(value, (date, datetime)):
-        return f"'{value.isoformat()}'"
-    if isinstance(value, str):
-        return "'" + value.replace("'", "''") + "'"
-    return str(value)

@@ -1,4 +1,4 @@
-"""SparkSession creation (local, cluster or Spark Connect) and the delta-spark write path."""
+"""SparkSession creation (local, cluster or Spark Connect) and the Spark side of lakehouse reads and writes."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import logging
 import os
 import sys
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
@@ -21,6 +22,9 @@ log = logging.getLogger(__name__)
 
 DELTA_EXTENSION = "io.delta.sql.DeltaSparkSessionExtension"
 DELTA_CATALOG = "org.apache.spark.sql.delta.catalog.DeltaCatalog"
+DELTA_SPARK_CLASS = "io.delta.tables.DeltaTable"
+WRITE_MODES = ("append", "merge", "replace_partition")
+LOG4J_CONFIG = Path(__file__).resolve().parents[1] / "config" / "spark-log4j2.properties"
 
 
 def get_spark(
@@ -52,9 +56,14 @@ def get_spark(
         "spark.sql.shuffle.partitions": str(settings.spark.shuffle_partitions),
         "spark.ui.showConsoleProgress": "false",
         "spark.sql.execution.arrow.pyspark.enabled": "true",
+        # read_table hands Spark explicit file lists; listing them with a Spark job only adds latency.
+        "spark.sql.sources.parallelPartitionDiscovery.threshold": "1024",
     }
     if not remote:
         options["spark.driver.memory"] = settings.spark.driver_memory
+        options["spark.driver.extraJavaOptions"] = f"-Dlog4j2.configurationFile=file:{LOG4J_CONFIG}"
+        if os.environ.get("MLOPS_DELTA_JARS"):
+            options["spark.jars"] = os.environ["MLOPS_DELTA_JARS"]  # comma-separated jar paths
         if _delta_jars_present():
             options["spark.sql.extensions"] = DELTA_EXTENSION
             options["spark.sql.catalog.spark_catalog"] = DELTA_CATALOG
@@ -83,6 +92,81 @@ def arrow_to_spark_schema(schema: pa.Schema) -> StructType:
     return from_arrow_schema(schema)
 
 
+def spark_to_arrow_schema(schema: StructType) -> pa.Schema:
+    """Arrow schema for a Spark schema, timestamps as UTC instants (the lakehouse convention)."""
+    from pyspark.sql.pandas.types import to_arrow_schema
+
+    return to_arrow_schema(schema, timezone="UTC")
+
+
+def delta_spark_available(spark: SparkSession) -> bool:
+    """True when the Delta Spark data source classes are on the session's classpath."""
+    from py4j.protocol import Py4JError
+
+    jvm = getattr(spark, "_jvm", None)  # None for Spark Connect, whose server decides
+    if jvm is None:
+        return False
+    try:
+        loader = jvm.java.lang.Thread.currentThread().getContextClassLoader()  # sees jars added by spark.jars
+        jvm.java.lang.Class.forName(DELTA_SPARK_CLASS, False, loader)
+    except Py4JError:
+        return False
+    return True
+
+
+def read_table(lakehouse: Lakehouse, spark: SparkSession, name: str, version: int | None = None) -> DataFrame:
+    """A Spark DataFrame of a table: the Delta data source if available, else the table's active files.
+
+    Without delta-spark, delta-rs resolves the snapshot (which files are live at `version`) and Spark
+    reads exactly those Parquet files, recovering partition columns from their Hive-style paths.
+    """
+    if delta_spark_available(spark):
+        reader = spark.read.format("delta")
+        if version is not None:
+            reader = reader.option("versionAsOf", version)
+        return reader.load(lakehouse.uri(name))
+    dt = lakehouse.table(name, version=version)
+    arrow_schema = pa.schema(dt.schema().to_arrow())
+    schema = arrow_to_spark_schema(arrow_schema)
+    files = dt.file_uris()
+    if not files:
+        return spark.createDataFrame([], schema)
+    frame = spark.read.schema(schema).option("basePath", lakehouse.uri(name)).parquet(*files)
+    return frame.select(*arrow_schema.names)  # partition columns back in table order
+
+
+def write_table(
+    lakehouse: Lakehouse,
+    df: DataFrame,
+    name: str,
+    *,
+    mode: str,
+    keys: Sequence[str] | None,
+    partition: Mapping[str, Any] | None,
+    partition_by: Sequence[str] | None,
+    writer: WriterId | None,
+) -> WriteResult:
+    """`Lakehouse.write_spark`: delta-spark when its jars are present, else Spark computes and delta-rs commits."""
+    if mode not in WRITE_MODES:
+        raise ValueError(f"write_spark to {name}: mode must be one of {', '.join(WRITE_MODES)}, got {mode!r}")
+    if mode == "merge" and not keys:
+        raise ValueError(f"write_spark merge into {name} needs key columns")
+    if mode == "replace_partition" and not partition:
+        raise ValueError(f"write_spark replace_partition on {name} needs a partition, e.g. {{'date': ...}}")
+    if delta_spark_available(df.sparkSession):
+        return write_with_delta_spark(
+            lakehouse, df, name, mode=mode, keys=keys, partition=partition, partition_by=partition_by, writer=writer
+        )
+    arrow = df.toArrow()
+    # Delta Spark stores every column as nullable; do the same so both engines create the same table.
+    arrow = arrow.cast(pa.schema([field.with_nullable(True) for field in arrow.schema]))
+    if mode == "append":
+        return lakehouse.append(name, arrow, writer=writer, partition_by=partition_by)
+    if mode == "merge":
+        return lakehouse.merge(name, arrow, keys=keys or (), partition_by=partition_by, writer=writer)
+    return lakehouse.replace_partition(name, arrow, partition=partition or {}, partition_by=partition_by)
+
+
 def write_with_delta_spark(
     lakehouse: Lakehouse,
     df: DataFrame,
@@ -95,45 +179,56 @@ def write_with_delta_spark(
     writer: WriterId | None,
 ) -> WriteResult:
     """The same three write modes through the Delta Spark data source (jars on the classpath)."""
-    from delta.tables import DeltaTable as SparkDeltaTable
-
     from mlops.lakehouse import WriteResult, conform_schema
 
-    uri = lakehouse.uri(name)
-    if lakehouse.exists(name):
+    exists = lakehouse.exists(name)
+    if exists:
         # Same schema enforcement and message as the delta-rs path, checked on the schema alone.
-        conform_schema(
-            name, pa.table({f.name: pa.array([], f.type) for f in _spark_to_arrow(df)}), lakehouse.schema(name)
-        )
-    rows = df.count()
-    if writer is not None and lakehouse.exists(name):
-        done = lakehouse.table(name).transaction_version(writer.app_id)
-        if done is not None and done >= writer.version:
+        conform_schema(name, spark_to_arrow_schema(df.schema).empty_table(), lakehouse.schema(name))
+        done = lakehouse.transaction_version(name, writer.app_id) if writer is not None else None
+        if writer is not None and done is not None and done >= writer.version:
             return WriteResult(name, lakehouse.version(name), 0, mode, skipped=True)
+    rows = df.count()
+    if mode == "merge" and exists:
+        _merge_with_delta_spark(df, lakehouse.uri(name), keys or (), writer)
+        return WriteResult(name, lakehouse.version(name), rows, mode)
     out = df.write.format("delta")
     if writer is not None:
         out = out.option("txnAppId", writer.app_id).option("txnVersion", writer.version)
-    if mode == "merge" and lakehouse.exists(name):
-        cond = " AND ".join(f"t.{k} = s.{k}" for k in keys or ())
-        (
-            SparkDeltaTable.forPath(df.sparkSession, uri)
-            .alias("t")
-            .merge(df.alias("s"), cond)
-            .whenMatchedUpdateAll()
-            .whenNotMatchedInsertAll()
-            .execute()
-        )
-    elif mode == "replace_partition" and lakehouse.exists(name):
-        where = " AND ".join(f"{c} = '{v}'" for c, v in (partition or {}).items())
-        out.mode("overwrite").option("replaceWhere", where).save(uri)
+    if mode == "replace_partition" and exists:
+        where = " AND ".join(_spark_equals(column, value) for column, value in (partition or {}).items())
+        out.mode("overwrite").option("replaceWhere", where).save(lakehouse.uri(name))
     else:
-        if partition_by:
-            out = out.partitionBy(*partition_by)
-        out.mode("append").save(uri)
+        columns = partition_by or (list(partition or {}) if mode == "replace_partition" else None)
+        (out.partitionBy(*columns) if columns else out).mode("append").save(lakehouse.uri(name))
     return WriteResult(name, lakehouse.version(name), rows, mode)
 
 
-def _spark_to_arrow(df: DataFrame) -> pa.Schema:
-    from pyspark.sql.pandas.types import to_arrow_schema
+def _merge_with_delta_spark(df: DataFrame, uri: str, keys: Sequence[str], writer: WriterId | None) -> None:
+    """MERGE on keys, updating only rows that changed; the writer's txn goes through the session conf."""
+    from delta.tables import DeltaTable as SparkDeltaTable
 
-    return to_arrow_schema(df.schema)
+    spark = df.sparkSession
+    on = " AND ".join(f"t.`{k}` = s.`{k}`" for k in keys)
+    changed = " OR ".join(f"NOT (t.`{c}` <=> s.`{c}`)" for c in df.columns if c not in keys) or None
+    if writer is not None:  # DataFrameWriter options do not reach MERGE; these confs do, for one commit
+        spark.conf.set("spark.databricks.delta.write.txnAppId", writer.app_id)
+        spark.conf.set("spark.databricks.delta.write.txnVersion", str(writer.version))
+    try:
+        merger = SparkDeltaTable.forPath(spark, uri).alias("t").merge(df.alias("s"), on)
+        merger = merger.whenMatchedUpdateAll(condition=changed) if changed else merger
+        merger.whenNotMatchedInsertAll().execute()
+    finally:
+        if writer is not None:
+            spark.conf.unset("spark.databricks.delta.write.txnAppId")
+            spark.conf.unset("spark.databricks.delta.write.txnVersion")
+
+
+def _spark_equals(column: str, value: Any) -> str:
+    """`column = value` in Spark SQL (backtick identifiers, quoted literals)."""
+    if value is None:
+        return f"`{column}` IS NULL"
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        text = str(value).lower() if isinstance(value, bool) else str(value)
+        return f"`{column}` = '" + text.replace("'", "\\'") + "'"
+    return f"`{column}` = {value}"

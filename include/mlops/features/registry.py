@@ -4,6 +4,32 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+OWNER = "ml-platform"
+FLIGHT_KEY = ("year", "month", "day", "carrier", "flight", "origin")
+
+# Outcome rule, shared by the Spark definitions and the pandas oracle (see definitions.outcome_events).
+DELAY_THRESHOLD_MINUTES = 15.0  # delayed: arr_delay > 15, or no arrival at all (cancelled or diverted)
+OUTCOME_BUFFER_MINUTES = 30.0  # taxi-in and reporting buffer after actual departure + air time
+SLOW_MILES_PER_MINUTE = 6.0  # air time estimate when air_time is missing: distance / 360 mph
+EXISTENCE_TAIL_HOURS = 48  # snapshots continue this long after an entity's last outcome left the window
+LATE_OUTCOME_MARGIN_DAYS = 2  # bronze lookback margin for outcomes known long after their flight date
+
+# Types of the non-feature columns of feature tables (features carry their own dtype).
+KEY_DTYPES = {
+    "year": "bigint",
+    "month": "bigint",
+    "day": "bigint",
+    "carrier": "string",
+    "flight": "bigint",
+    "origin": "string",
+    "dest": "string",
+    "tailnum": "string",
+    "prediction_ts": "timestamp",
+    "obs_ts": "timestamp",
+    "feature_ts": "timestamp",
+    "feature_date": "date",
+}
+
 
 @dataclass(frozen=True)
 class FeatureDefinition:
@@ -11,11 +37,12 @@ class FeatureDefinition:
 
     name: str
     description: str
-    dtype: str  # Spark SQL type name: "double", "bigint", "string", "int", "boolean"
-    owner: str = "ml-platform"
+    dtype: str  # Spark SQL type name: "double", "bigint", "string", "int", "boolean", "timestamp"
+    owner: str = OWNER
     min_value: float | None = None
     max_value: float | None = None
     max_null_fraction: float = 0.05
+    model_input: bool = True  # False: carried for joins or audit (tailnum, sched_dep_ts), not fed to models
 
 
 @dataclass(frozen=True)
@@ -27,8 +54,9 @@ class FeatureTable:
     timestamp_column: str  # when the values became valid (UTC); the PIT join reads "as of" this
     features: tuple[FeatureDefinition, ...]
     description: str
-    owner: str = "ml-platform"
+    owner: str = OWNER
     date_column: str = "feature_date"  # partition column: the logical date that produced the row
+    max_age_hours: int | None = None  # default staleness limit in the PIT join; None: settings' default
 
     @property
     def keys(self) -> tuple[str, ...]:
@@ -40,5 +68,204 @@ class FeatureTable:
         """Table name without the layer, used for task ids and staging tables."""
         return self.name.split(".", 1)[1]
 
+    @property
+    def columns(self) -> tuple[str, ...]:
+        """Every stored column, in storage order: keys, non-key features, partition date."""
+        extra = tuple(f.name for f in self.features if f.name not in self.keys)
+        return (*self.keys, *extra, self.date_column)
 
-# FEATURE_TABLES (the registry itself) is defined alongside the Spark definitions.
+    @property
+    def joined_features(self) -> tuple[FeatureDefinition, ...]:
+        """Features the PIT join attaches (entity columns already sit on the entity rows)."""
+        return tuple(f for f in self.features if f.name not in self.entity)
+
+
+def _f(name: str, description: str, dtype: str = "double", **kwargs: float | bool | None) -> FeatureDefinition:
+    return FeatureDefinition(name, description, dtype, **kwargs)  # type: ignore[arg-type]
+
+
+def _stats(prefix: str, window: str, what: str, *, null_ok: float = 0.05) -> tuple[FeatureDefinition, ...]:
+    return (
+        _f(f"{prefix}_flights_{window}", f"Outcomes of {what} known in the trailing {window}", "bigint", min_value=0),
+        _f(
+            f"{prefix}_delay_rate_{window}",
+            f"Share of those {what} outcomes delayed (arr_delay > 15 min, cancelled or diverted count as delayed)",
+            min_value=0.0,
+            max_value=1.0,
+            max_null_fraction=null_ok,
+        ),
+        _f(
+            f"{prefix}_mean_arr_delay_{window}",
+            f"Mean arrival delay (minutes) of those {what} outcomes that arrived",
+            min_value=-120.0,
+            max_value=1500.0,
+            max_null_fraction=null_ok,
+        ),
+    )
+
+
+FLIGHT_SCHEDULE = FeatureTable(
+    name="features.flight_schedule",
+    entity=FLIGHT_KEY,
+    timestamp_column="prediction_ts",
+    description="One row per scheduled flight, valid from its prediction time (scheduled departure - lead).",
+    features=(
+        _f("carrier", "Two-letter carrier code (entity column)", "string", max_null_fraction=0.0),
+        _f("origin", "NYC origin airport (entity column)", "string", max_null_fraction=0.0),
+        _f("month", "Month of the scheduled local date (entity column)", "bigint", min_value=1, max_value=12),
+        _f("dest", "Destination airport (FAA code)", "string", max_null_fraction=0.0),
+        _f("tailnum", "Aircraft planned for the flight; join key of aircraft_stats", "string", model_input=False),
+        _f("distance", "Great-circle distance origin-destination (miles)", min_value=0.0, max_value=5000.0),
+        _f("sched_dep_hour", "Scheduled departure hour, local New York time", "bigint", min_value=0, max_value=23),
+        _f("day_of_week", "Day of week of the local date, Monday=0 .. Sunday=6", "int", min_value=0, max_value=6),
+        _f("days_to_holiday", "Days to the nearest US federal holiday (observed)", "int", min_value=0, max_value=60),
+        _f("sched_dep_ts", "Scheduled departure, UTC", "timestamp", max_null_fraction=0.0, model_input=False),
+    ),
+)
+
+WEATHER_FEATURES = ("temp", "dewp", "humid", "wind_dir", "wind_speed", "wind_gust", "precip", "pressure", "visib")
+_WEATHER_SPEC = {
+    "temp": ("Temperature (F)", -30.0, 120.0, 0.01),
+    "dewp": ("Dew point (F)", -40.0, 90.0, 0.01),
+    "humid": ("Relative humidity (%)", 0.0, 100.0, 0.01),
+    "wind_dir": ("Wind direction (degrees)", 0.0, 360.0, 0.05),
+    "wind_speed": ("Wind speed (mph)", 0.0, 100.0, 0.01),
+    "wind_gust": ("Wind gust (mph); null when no gust was reported", 0.0, 150.0, 1.0),
+    "precip": ("Precipitation (inches) in the hour", 0.0, 5.0, 0.01),
+    "pressure": ("Sea level pressure (millibars)", 950.0, 1070.0, 0.2),
+    "visib": ("Visibility (miles)", 0.0, 10.0, 0.01),
+}
+ORIGIN_WEATHER = FeatureTable(
+    name="features.origin_weather",
+    entity=("origin",),
+    timestamp_column="obs_ts",
+    description="Hourly weather observations at the NYC origins; a value is valid from its observation hour.",
+    max_age_hours=3,
+    features=tuple(
+        _f(name, f"Origin {text}", min_value=lo, max_value=hi, max_null_fraction=nulls)
+        for name, (text, lo, hi, nulls) in _WEATHER_SPEC.items()
+    ),
+)
+
+CARRIER_STATS = FeatureTable(
+    name="features.carrier_stats",
+    entity=("carrier",),
+    timestamp_column="feature_ts",
+    description="Hourly snapshots of each carrier's trailing 7- and 28-day outcomes known at the snapshot hour.",
+    features=_stats("carrier", "7d", "the carrier's flights") + _stats("carrier", "28d", "the carrier's flights"),
+)
+ORIGIN_STATS = FeatureTable(
+    name="features.origin_stats",
+    entity=("origin",),
+    timestamp_column="feature_ts",
+    description="Hourly snapshots of each origin's trailing 1-day outcomes known at the snapshot hour.",
+    features=_stats("origin", "1d", "departures from the origin", null_ok=0.2),
+)
+ROUTE_STATS = FeatureTable(
+    name="features.route_stats",
+    entity=("origin", "dest"),
+    timestamp_column="feature_ts",
+    description="Hourly snapshots of each route's (origin, dest) trailing 28-day outcomes known at the hour.",
+    features=_stats("route", "28d", "the route's flights", null_ok=0.2),
+)
+AIRCRAFT_STATS = FeatureTable(
+    name="features.aircraft_stats",
+    entity=("tailnum",),
+    timestamp_column="feature_ts",
+    description=(
+        "Snapshots of each aircraft's trailing 24 h outcomes, emitted only at the hours they change "
+        "(an outcome becomes known, or leaves the window), plus the aircraft's age."
+    ),
+    features=(
+        *_stats("aircraft", "24h", "the aircraft's flights", null_ok=1.0),
+        _f(
+            "aircraft_last_arr_delay",
+            "Arrival delay (minutes) of the aircraft's latest arrived flight known in the trailing 24 h",
+            min_value=-120.0,
+            max_value=1500.0,
+            max_null_fraction=1.0,
+        ),
+        _f("plane_age", "Snapshot year minus year manufactured (bronze.planes)", min_value=0.0, max_null_fraction=0.3),
+    ),
+)
+
+
+@dataclass(frozen=True)
+class AggregateSpec:
+    """How a trailing-outcome table is computed: entity, trailing windows, snapshot policy."""
+
+    table: str
+    entity: tuple[str, ...]
+    prefix: str
+    windows: tuple[tuple[str, int], ...]  # (label, hours): snapshot H aggregates outcomes known in (H - w, H]
+    change_points_only: bool = False  # True: snapshots only at hours where the aggregate changes
+    last_arr_delay: bool = False
+
+    @property
+    def lookback_days(self) -> int:
+        """Days of bronze flights before the logical day that a snapshot of that day can depend on."""
+        longest = max(hours for _, hours in self.windows) + EXISTENCE_TAIL_HOURS
+        return -(-longest // 24) + LATE_OUTCOME_MARGIN_DAYS
+
+
+AGGREGATES: dict[str, AggregateSpec] = {
+    spec.table: spec
+    for spec in (
+        AggregateSpec(CARRIER_STATS.name, ("carrier",), "carrier", (("7d", 7 * 24), ("28d", 28 * 24))),
+        AggregateSpec(ORIGIN_STATS.name, ("origin",), "origin", (("1d", 24),)),
+        AggregateSpec(ROUTE_STATS.name, ("origin", "dest"), "route", (("28d", 28 * 24),)),
+        AggregateSpec(AIRCRAFT_STATS.name, ("tailnum",), "aircraft", (("24h", 24),), True, True),
+    )
+}
+
+FEATURE_TABLES: tuple[FeatureTable, ...] = (
+    FLIGHT_SCHEDULE,
+    ORIGIN_WEATHER,
+    CARRIER_STATS,
+    ORIGIN_STATS,
+    ROUTE_STATS,
+    AIRCRAFT_STATS,
+)
+
+
+def feature_table(name: str) -> FeatureTable:
+    """The registered table called `name` (`features.<table>` or just `<table>`).
+
+    Raises:
+        KeyError: no such table; the message lists the registered names.
+    """
+    for table in FEATURE_TABLES:
+        if name in (table.name, table.short_name):
+            return table
+    known = ", ".join(t.name for t in FEATURE_TABLES)
+    raise KeyError(f"Unknown feature table {name!r}; registered tables: {known}")
+
+
+def column_dtypes(table: FeatureTable) -> dict[str, str]:
+    """Spark SQL type of every stored column of `table`, in storage order."""
+    by_feature = {f.name: f.dtype for f in table.features}
+    return {c: by_feature.get(c) or KEY_DTYPES[c] for c in table.columns}
+
+
+def model_features() -> tuple[str, ...]:
+    """Names of every feature meant as a model input, in registry order (PIT join output columns)."""
+    return tuple(f.name for t in FEATURE_TABLES for f in t.features if f.model_input)
+
+
+def feature_docs_markdown() -> str:
+    """A markdown table of every registered feature, for Airflow `doc_md` and training-run notes."""
+    lines = [
+        "| table | feature | dtype | description | range | max null | owner |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for table in FEATURE_TABLES:
+        for f in table.features:
+            low = "" if f.min_value is None else f"{f.min_value:g}"
+            high = "" if f.max_value is None else f"{f.max_value:g}"
+            span = f"[{low}, {high}]" if low or high else ""
+            note = "" if f.model_input else " (not a model input)"
+            lines.append(
+                f"| {table.name} | {f.name} | {f.dtype} | {f.description}{note} | {span} | "
+                f"{f.max_null_fraction:g} | {f.owner} |"
+            )
+    return "\n".join(lines)

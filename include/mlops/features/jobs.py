@@ -1,0 +1,172 @@
+"""Named feature jobs: compute one feature table for one logical day, stage it, publish it idempotently."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import date, timedelta
+from typing import TYPE_CHECKING
+
+from mlops.features.registry import (
+    AGGREGATES,
+    AIRCRAFT_STATS,
+    CARRIER_STATS,
+    FLIGHT_SCHEDULE,
+    ORIGIN_STATS,
+    ORIGIN_WEATHER,
+    ROUTE_STATS,
+    FeatureTable,
+    feature_table,
+)
+from mlops.lakehouse import Lakehouse, TableNotFoundError, WriteResult
+
+if TYPE_CHECKING:
+    from pyspark.sql import DataFrame, SparkSession
+
+    from mlops.config import Settings
+
+log = logging.getLogger(__name__)
+
+FLIGHTS, WEATHER, PLANES = "bronze.flights", "bronze.weather", "bronze.planes"
+
+
+def staging_name(table: FeatureTable) -> str:
+    """Where a job stages the rows of `table` before they are validated and published."""
+    return f"staging.{table.short_name}"
+
+
+def read_bronze(spark: SparkSession, lakehouse: Lakehouse, name: str, first: date, last: date) -> DataFrame:
+    """Bronze rows whose `date` partition is in [first, last] (partition pruning keeps the read small)."""
+    from pyspark.sql import functions as F
+
+    return lakehouse.read_spark(spark, name).where(F.col("date").between(F.lit(first), F.lit(last)))
+
+
+def _schedule(spark: SparkSession, lakehouse: Lakehouse, settings: Settings, day: date) -> DataFrame:
+    from mlops.features.definitions import flight_schedule
+
+    flights = read_bronze(spark, lakehouse, FLIGHTS, day, day)
+    return flight_schedule(flights, day, settings.features.prediction_lead_minutes)
+
+
+def _weather(spark: SparkSession, lakehouse: Lakehouse, settings: Settings, day: date) -> DataFrame:
+    from mlops.features.definitions import origin_weather
+
+    return origin_weather(read_bronze(spark, lakehouse, WEATHER, day, day), day)
+
+
+def _stats_job(table: FeatureTable) -> Callable[[SparkSession, Lakehouse, Settings, date], DataFrame]:
+    def compute(spark: SparkSession, lakehouse: Lakehouse, settings: Settings, day: date) -> DataFrame:
+        from mlops.features.definitions import aircraft_stats, entity_stats
+
+        first = day - timedelta(days=AGGREGATES[table.name].lookback_days)
+        flights = read_bronze(spark, lakehouse, FLIGHTS, first, day)
+        if table.name == AIRCRAFT_STATS.name:
+            return aircraft_stats(flights, lakehouse.read_spark(spark, PLANES), day)
+        return entity_stats(flights, table, day)
+
+    compute.__name__ = f"compute_{table.short_name}"
+    return compute
+
+
+# Job name (= feature table name) -> computation for one logical day.
+JOBS: dict[str, Callable[[SparkSession, Lakehouse, Settings, date], DataFrame]] = {
+    FLIGHT_SCHEDULE.name: _schedule,
+    ORIGIN_WEATHER.name: _weather,
+    **{t.name: _stats_job(t) for t in (CARRIER_STATS, ORIGIN_STATS, ROUTE_STATS, AIRCRAFT_STATS)},
+}
+
+
+def compute_feature_table(
+    spark: SparkSession, lakehouse: Lakehouse, settings: Settings, table_name: str, day: date
+) -> DataFrame:
+    """The rows of `table_name` produced by logical day `day` (lazy; reads only the bronze lookback it needs).
+
+    Raises:
+        KeyError: unknown table (the message lists registered tables).
+        TableNotFoundError: a bronze input has never been written.
+    """
+    table = feature_table(table_name)
+    return JOBS[table.name](spark, lakehouse, settings, day)
+
+
+def stage_feature_table(
+    spark: SparkSession, lakehouse: Lakehouse, settings: Settings, table_name: str, day: date
+) -> WriteResult:
+    """Compute the day's rows and atomically replace that day's partition of `staging.<table>`."""
+    table = feature_table(table_name)
+    rows = compute_feature_table(spark, lakehouse, settings, table.name, day)
+    return lakehouse.write_spark(
+        rows,
+        staging_name(table),
+        mode="replace_partition",
+        partition={table.date_column: day},
+        partition_by=[table.date_column],
+    )
+
+
+def publish_feature_table(spark: SparkSession | None, lakehouse: Lakehouse, table_name: str, day: date) -> WriteResult:
+    """Merge the staged partition of `day` into `features.<table>` on the table's keys.
+
+    Idempotent by content: when the published partition already holds exactly the staged rows, nothing is
+    written (`skipped=True`, same version). When the published partition holds keys the staged one no longer
+    has (a recomputation after a bronze correction), the partition is replaced atomically instead, so
+    stale rows do not survive. With `spark=None` the work runs through delta-rs and Arrow.
+
+    Raises:
+        TableNotFoundError: the day has not been staged (run `stage_feature_table` first).
+    """
+    table = feature_table(table_name)
+    source = staging_name(table)
+    if not lakehouse.exists(source):
+        raise TableNotFoundError(f"Cannot publish {table.name} for {day}: {source} does not exist; stage it first")
+    if spark is None:
+        return _publish_arrow(lakehouse, table, day)
+    return _publish_spark(spark, lakehouse, table, day)
+
+
+def _publish_spark(spark: SparkSession, lakehouse: Lakehouse, table: FeatureTable, day: date) -> WriteResult:
+    from pyspark.sql import functions as F
+
+    in_day = F.col(table.date_column) == F.lit(day)
+    staged = lakehouse.read_spark(spark, staging_name(table)).where(in_day).select(*table.columns)
+    if not lakehouse.exists(table.name):
+        return _merge(lakehouse, table, staged, day, replace=False)
+    published = lakehouse.read_spark(spark, table.name).where(in_day).select(*table.columns)
+    if staged.exceptAll(published).isEmpty() and published.exceptAll(staged).isEmpty():
+        return _unchanged(lakehouse, table, day)
+    keys = list(table.keys)
+    orphans = not published.select(keys).exceptAll(staged.select(keys)).isEmpty()
+    return _merge(lakehouse, table, staged, day, replace=orphans)
+
+
+def _publish_arrow(lakehouse: Lakehouse, table: FeatureTable, day: date) -> WriteResult:
+    in_day = [(table.date_column, "=", day)]
+    staged = lakehouse.read(staging_name(table), filters=in_day, columns=table.columns)
+    if not lakehouse.exists(table.name):
+        return _merge(lakehouse, table, staged, day, replace=False)
+    published = lakehouse.read(table.name, filters=in_day, columns=table.columns).cast(staged.schema)
+    order = [(k, "ascending") for k in table.keys]
+    if staged.num_rows == published.num_rows and staged.sort_by(order).equals(published.sort_by(order)):
+        return _unchanged(lakehouse, table, day)
+    keys = list(table.keys)
+    orphans = published.select(keys).join(staged.select(keys), keys, join_type="left anti").num_rows > 0
+    return _merge(lakehouse, table, staged, day, replace=orphans)
+
+
+def _merge(lakehouse: Lakehouse, table: FeatureTable, rows: object, day: date, *, replace: bool) -> WriteResult:
+    partition = {table.date_column: day}
+    keys = (*table.keys, table.date_column)  # the partition column in the predicate prunes the merge's scan
+    if hasattr(rows, "sparkSession"):
+        if replace:
+            return lakehouse.write_spark(rows, table.name, mode="replace_partition", partition=partition)
+        return lakehouse.write_spark(rows, table.name, mode="merge", keys=keys, partition_by=[table.date_column])
+    if replace:
+        log.info("%s %s: published keys missing from staging; replacing the partition", table.name, day)
+        return lakehouse.replace_partition(table.name, rows, partition=partition)
+    return lakehouse.merge(table.name, rows, keys=keys, partition_by=[table.date_column])
+
+
+def _unchanged(lakehouse: Lakehouse, table: FeatureTable, day: date) -> WriteResult:
+    log.info("%s %s: published partition already equals the staged rows; nothing to merge", table.name, day)
+    return WriteResult(table.name, lakehouse.version(table.name), 0, "merge", skipped=True)

@@ -1,0 +1,239 @@
+"""The point-in-time join shared by training and inference: each entity row gets the latest features as of t.
+
+Design (union-and-window, one shuffle per feature table): entity rows and feature rows are unioned
+into one frame keyed by the table's entity columns, sorted by (timestamp, side) with feature rows first
+on ties, and `last(features, ignorenulls=True)` over the running window hands every entity row the latest
+feature row at or before its timestamp. This costs a sort per entity partition and never multiplies rows,
+whereas a range join (key equal, feature_ts in [t - max_age, t]) emits every snapshot in the age window per
+entity row (48 for hourly snapshots and a 48 h limit) before a row_number keeps one. The age limit is
+applied afterwards: a match older than `max_age` becomes null and is counted as too old.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from typing import TYPE_CHECKING
+
+from mlops.features.registry import FEATURE_TABLES, FLIGHT_SCHEDULE, FeatureTable
+
+if TYPE_CHECKING:
+    from pyspark.sql import DataFrame, SparkSession
+
+    from mlops.config import Settings
+    from mlops.lakehouse import Lakehouse
+
+MATCHED, TOO_OLD, MISSING = 0, 1, 2
+
+
+@dataclass(frozen=True)
+class TableMatch:
+    """How the entity rows fared against one feature table."""
+
+    table: str
+    version: int  # the table version read, for the training run's lineage
+    matched: int
+    too_old: int  # a row existed at or before t, but older than max_age
+    missing: int  # no row at or before t
+
+
+@dataclass(frozen=True)
+class PitJoinStats:
+    """Row count and per-table match counts of one PIT join."""
+
+    rows: int
+    tables: tuple[TableMatch, ...]
+
+    def table(self, name: str) -> TableMatch:
+        """Counts of table `name` (full or short name)."""
+        for match in self.tables:
+            if name in (match.table, match.table.split(".", 1)[1]):
+                return match
+        raise KeyError(f"No PIT stats for {name!r}; joined tables: {[m.table for m in self.tables]}")
+
+    def summary(self) -> dict[str, object]:
+        """Small dict for XCom and run metadata."""
+        return {"rows": self.rows, **{m.table: [m.matched, m.too_old, m.missing] for m in self.tables}}
+
+
+@dataclass(frozen=True)
+class PitJoinResult:
+    """The entity rows with feature columns attached (persisted), and the match statistics."""
+
+    frame: DataFrame
+    stats: PitJoinStats
+    cached: DataFrame | None = field(default=None, repr=False)  # the persisted plan behind `frame`
+
+    def unpersist(self) -> None:
+        """Release the cached join once the frame has been written or collected."""
+        if self.cached is not None:
+            self.cached.unpersist()
+
+
+def prediction_entities(spark: SparkSession, lakehouse: Lakehouse, first: date, last: date) -> DataFrame:
+    """Flight key and prediction time of every scheduled flight of local dates [first, last].
+
+    The entity frame both training (add labels) and batch inference start from.
+    """
+    from pyspark.sql import functions as F
+
+    rows = lakehouse.read_spark(spark, FLIGHT_SCHEDULE.name)
+    in_range = F.col(FLIGHT_SCHEDULE.date_column).between(F.lit(first), F.lit(last))
+    return rows.where(in_range).select(*FLIGHT_SCHEDULE.keys)
+
+
+def max_ages(settings: Settings, tables: Sequence[FeatureTable] | None = None) -> dict[str, timedelta]:
+    """Per-table age limits: the table's own `max_age_hours`, else `features.max_feature_age_hours`."""
+    default = settings.features.max_feature_age_hours
+    return {t.name: timedelta(hours=t.max_age_hours or default) for t in tables or FEATURE_TABLES}
+
+
+def point_in_time_join(
+    spark: SparkSession,
+    entities: DataFrame,
+    lakehouse: Lakehouse,
+    tables: Sequence[FeatureTable] | None = None,
+    *,
+    timestamp_column: str = "prediction_ts",
+    max_age: timedelta | Mapping[str, timedelta],
+    persist: bool = True,
+) -> PitJoinResult:
+    """Attach to each entity row the latest row of each table with t - max_age <= feature_ts <= t.
+
+    Tables are joined in order, so a table may key on columns an earlier one attached (route_stats on
+    `dest`, aircraft_stats on `tailnum`, both from flight_schedule). Older or absent rows give nulls.
+
+    Args:
+        spark: the session that reads the feature tables.
+        entities: rows to enrich; must hold every table's entity columns and `timestamp_column` (UTC).
+        lakehouse: where the feature tables live.
+        tables: feature tables to join, in order; default all registered tables.
+        timestamp_column: the prediction time t of each entity row.
+        max_age: one limit for all tables, or one per table name (full or short).
+        persist: persist the joined frame, since the statistics already compute it once.
+
+    Raises:
+        ValueError: a needed column is missing, a feature name collides with an entity column, or an age
+            limit is negative or absent for a table.
+    """
+    tables = tuple(tables or FEATURE_TABLES)
+    if timestamp_column not in entities.columns:
+        raise ValueError(f"PIT join: entities have no timestamp column {timestamp_column!r}; got {entities.columns}")
+    limits = {t.name: _max_age(max_age, t) for t in tables}
+    bounds = _time_bounds(entities, timestamp_column, max(limits.values()))
+    frame, versions = entities, {}
+    for table in tables:
+        _check_columns(frame.columns, table)
+        features, versions[table.name] = _read_features(spark, lakehouse, table, bounds)
+        frame = _join_one(frame, features, table, timestamp_column, limits[table.name])
+    cached = frame.persist() if persist else None
+    stats = _stats(cached or frame, tables, versions)
+    return PitJoinResult((cached or frame).drop(*[_status(t) for t in tables]), stats, cached)
+
+
+def _max_age(max_age: timedelta | Mapping[str, timedelta], table: FeatureTable) -> timedelta:
+    if isinstance(max_age, timedelta):
+        value = max_age
+    else:
+        value = max_age.get(table.name, max_age.get(table.short_name))
+        if value is None:
+            raise ValueError(f"PIT join: no max_age for {table.name}; given for {sorted(max_age)}")
+    if value < timedelta(0):
+        raise ValueError(f"PIT join: max_age for {table.name} must be >= 0, got {value}")
+    return value
+
+
+def _time_bounds(entities: DataFrame, column: str, oldest: timedelta) -> tuple[int, int] | None:
+    """Earliest feature time any entity row may use and the latest prediction time, in epoch microseconds."""
+    from pyspark.sql import functions as F
+
+    ts = F.unix_micros(F.col(column))
+    bounds = entities.agg(F.min(ts).alias("low"), F.max(ts).alias("high")).first()
+    if bounds is None or bounds["low"] is None:
+        return None
+    return bounds["low"] - _micros(oldest), bounds["high"]
+
+
+def _micros(delta: timedelta) -> int:
+    return delta // timedelta(microseconds=1)
+
+
+def _check_columns(columns: Sequence[str], table: FeatureTable) -> None:
+    missing = [c for c in table.entity if c not in columns]
+    if missing:
+        raise ValueError(
+            f"PIT join: entities lack {missing} needed to join {table.name} (entity {list(table.entity)}); "
+            "add the columns or join a table that provides them first (flight_schedule provides dest, tailnum)"
+        )
+    clash = [f.name for f in table.joined_features if f.name in columns]
+    if clash:
+        raise ValueError(f"PIT join: entity columns {clash} collide with features of {table.name}; rename them")
+
+
+def _read_features(
+    spark: SparkSession, lakehouse: Lakehouse, table: FeatureTable, bounds: tuple[int, int] | None
+) -> tuple[DataFrame, int]:
+    """The table's rows that some entity row could use; the date filter prunes partitions."""
+    from pyspark.sql import functions as F
+
+    version = lakehouse.version(table.name)
+    rows = lakehouse.read_spark(spark, table.name, version=version)
+    if bounds is None:
+        return rows.limit(0), version
+    first, last = (datetime.fromtimestamp(us / 1e6, tz=UTC).date() for us in bounds)
+    # feature_date is the flight's local (New York) date or the snapshot's UTC date: one day of slack each way.
+    dates = F.col(table.date_column).between(F.lit(first - timedelta(days=1)), F.lit(last + timedelta(days=1)))
+    ts = F.unix_micros(F.col(table.timestamp_column))
+    return rows.where(dates & ts.between(bounds[0], bounds[1])), version
+
+
+def _status(table: FeatureTable) -> str:
+    return f"__pit_{table.short_name}"
+
+
+def _join_one(
+    frame: DataFrame, features: DataFrame, table: FeatureTable, timestamp_column: str, max_age: timedelta
+) -> DataFrame:
+    from pyspark.sql import Window
+    from pyspark.sql import functions as F
+
+    names = [f.name for f in table.joined_features]
+    payload = F.struct(*[F.col(n) for n in names], F.col(table.timestamp_column).alias("__feature_ts"))
+    right = features.select(
+        *table.entity, F.col(table.timestamp_column).alias("__ts"), payload.alias("__f"), F.lit(0).alias("__side")
+    )
+    left = frame.select(
+        "*",
+        F.col(timestamp_column).alias("__ts"),
+        F.lit(None).cast(right.schema["__f"].dataType).alias("__f"),
+        F.lit(1).alias("__side"),
+    )
+    running = Window.partitionBy(*table.entity).orderBy("__ts", "__side")
+    latest = F.last("__f", ignorenulls=True).over(running.rowsBetween(Window.unboundedPreceding, 0))
+    joined = left.unionByName(right, allowMissingColumns=True).withColumn("__f", latest).where("__side = 1")
+    age_limit = F.unix_micros("__ts") - _micros(max_age)
+    status = (
+        F.when(F.col("__f").isNull() | F.col("__ts").isNull(), MISSING)
+        .when(F.unix_micros(F.col("__f.__feature_ts")) < age_limit, TOO_OLD)
+        .otherwise(MATCHED)
+    )
+    joined = joined.withColumn(_status(table), status)
+    fresh = F.col(_status(table)) == MATCHED
+    attached = [F.when(fresh, F.col("__f")[n]).alias(n) for n in names]
+    return joined.select(*frame.columns, *attached, _status(table))
+
+
+def _stats(frame: DataFrame, tables: Sequence[FeatureTable], versions: Mapping[str, int]) -> PitJoinStats:
+    from pyspark.sql import functions as F
+
+    counts = [F.count(F.lit(1)).alias("rows")]
+    for i, table in enumerate(tables):
+        for code in (MATCHED, TOO_OLD, MISSING):
+            counts.append(F.sum((F.col(_status(table)) == code).cast("long")).alias(f"t{i}_{code}"))
+    row = frame.agg(*counts).first()
+    matches = tuple(
+        TableMatch(t.name, versions[t.name], *(int(row[f"t{i}_{c}"] or 0) for c in (MATCHED, TOO_OLD, MISSING)))
+        for i, t in enumerate(tables)
+    )
+    return PitJoinStats(int(row["rows"]), matches)

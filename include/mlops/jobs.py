@@ -1,0 +1,73 @@
+"""Named pipeline jobs: the entry points that Airflow operators (and plain Python) run by name."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
+
+    from mlops.config import Settings
+    from mlops.lakehouse import Lakehouse, WriteResult
+
+
+@dataclass(frozen=True)
+class JobContext:
+    """What every job receives: environment, tables, the data date and the caller's run identity."""
+
+    settings: Settings
+    lakehouse: Lakehouse
+    day: date
+    run_id: str
+    spark: SparkSession | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Job:
+    """A named job: whether it needs Spark, and the function that runs it."""
+
+    name: str
+    needs_spark: bool
+    run: Callable[..., WriteResult]
+    description: str
+
+
+def _stage_features(ctx: JobContext, *, table: str) -> WriteResult:
+    from mlops.features.jobs import stage_feature_table
+
+    return stage_feature_table(ctx.spark, ctx.lakehouse, ctx.settings, table, ctx.day)
+
+
+def _publish_features(ctx: JobContext, *, table: str) -> WriteResult:
+    from mlops.features.jobs import publish_feature_table
+
+    return publish_feature_table(ctx.spark, ctx.lakehouse, table, ctx.day)
+
+
+JOBS: dict[str, Job] = {
+    job.name: job
+    for job in (
+        Job("stage_features", True, _stage_features, "Compute one feature table for the day into staging"),
+        Job("publish_features", False, _publish_features, "Merge the day's validated staged features"),
+    )
+}
+
+
+def get_job(name: str) -> Job:
+    """The job called `name`; KeyError lists the known jobs."""
+    try:
+        return JOBS[name]
+    except KeyError:
+        raise KeyError(f"Unknown job {name!r}; known jobs: {', '.join(sorted(JOBS))}") from None
+
+
+def run_job(name: str, ctx: JobContext, **kwargs: Any) -> WriteResult:
+    """Run a named job; a Spark job without a session is refused before any work starts."""
+    job = get_job(name)
+    if job.needs_spark and ctx.spark is None:
+        raise ValueError(f"Job {name!r} needs a SparkSession; pass one in JobContext.spark")
+    return job.run(ctx, **kwargs)

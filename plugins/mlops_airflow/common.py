@@ -1,0 +1,59 @@
+"""Helpers shared by the operators: settings, Spark from an Airflow connection, asset-event metadata."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from airflow.sdk import Context
+    from pyspark.sql import SparkSession
+
+    from mlops.config import Settings
+
+log = logging.getLogger(__name__)
+
+DEFAULT_SPARK_CONN_ID = "spark_default"
+
+
+def spark_endpoint(conn_id: str | None) -> dict[str, str]:
+    """`{"master": ...}` or `{"remote": ...}` from an Airflow connection; empty means local mode.
+
+    A connection whose host starts with `sc://` is a Spark Connect server; anything else
+    (`spark://`, `yarn`, `k8s://`, `local[4]`) is a master URL. A missing connection means local.
+    """
+    if not conn_id:
+        return {}
+    from airflow.sdk import BaseHook
+    from airflow.sdk.exceptions import AirflowNotFoundException
+
+    try:
+        conn = BaseHook.get_connection(conn_id)
+    except AirflowNotFoundException:
+        log.info("No Airflow connection %r: Spark runs in local mode", conn_id)
+        return {}
+    host = conn.host or ""
+    if conn.port and "://" in host and host.count(":") < 2:
+        host = f"{host}:{conn.port}"
+    if not host:
+        return {}
+    return {"remote": host} if host.startswith("sc://") else {"master": host}
+
+
+def spark_for_task(settings: Settings, conn_id: str | None, app_name: str) -> SparkSession:
+    """The task's SparkSession (created in execute, never at import)."""
+    from mlops.spark import get_spark
+
+    return get_spark(settings, app_name=app_name, **spark_endpoint(conn_id))
+
+
+def emit_asset_metadata(context: Context, outlets: Iterable[Any], summary: Mapping[str, Any]) -> None:
+    """Attach the write summary (table, version, rows) to every outlet asset's event."""
+    events = context["outlet_events"]
+    for asset in outlets:
+        events[asset].extra.update({k: v for k, v in summary.items() if _json_scalar(v)})
+
+
+def _json_scalar(value: Any) -> bool:
+    return value is None or isinstance(value, (str, int, float, bool))

@@ -1,0 +1,57 @@
+"""QualityGateOperator: run a Great Expectations gate before the write it protects."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import date
+from typing import Any
+
+from airflow.sdk import BaseOperator, Context
+from airflow.sdk.exceptions import AirflowFailException
+
+
+class QualityGateOperator(BaseOperator):
+    """Validate one batch with a named gate of `mlops.quality.pipeline_gates`.
+
+    A refused batch fails the task without retries (retrying cannot fix bad data) after the full
+    result and Data Docs were written to storage; the task log prints where. The small summary
+    (success, evaluated, failed expectations, quarantined rows) goes to XCom.
+
+    Args:
+        gate: "landing" (a landing dataset) or "features" (a staged feature table).
+        target: the dataset or table name (templated).
+        day: data date, templated (default `{{ ds }}`).
+    """
+
+    template_fields: Sequence[str] = ("gate", "target", "day")
+    ui_color = "#e2f0d9"
+
+    def __init__(self, *, gate: str, target: str, day: str = "{{ ds }}", **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.gate = gate
+        self.target = target
+        self.day = day
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        from mlops.config import load_settings
+        from mlops.lakehouse import Lakehouse
+        from mlops.quality.pipeline_gates import GateFailedError, GateRequest, run_named_gate
+
+        settings = load_settings()
+        req = GateRequest(
+            settings, Lakehouse.from_settings(settings), self.target, date.fromisoformat(self.day), context["run_id"]
+        )
+        try:
+            result = run_named_gate(self.gate, req)
+        except GateFailedError as exc:
+            if exc.result is not None:
+                self._log_locations(exc.result)
+            raise AirflowFailException(str(exc)) from exc
+        self._log_locations(result)
+        summary = result.summary()
+        self.log.info("Gate %s on %s passed: %s", self.gate, self.target, summary)
+        return summary
+
+    def _log_locations(self, result: Any) -> None:
+        self.log.info("Full validation result: %s", result.result_path)
+        self.log.info("Data Docs: %s", result.data_docs_path)

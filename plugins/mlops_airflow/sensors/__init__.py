@@ -1,0 +1,1 @@
+"""Sensors that defer to triggers in `mlops_airflow.triggers`."""

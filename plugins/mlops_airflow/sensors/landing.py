@@ -1,0 +1,68 @@
+"""LandingFileSensor: waits for the day's landing file of a dataset, deferring to the triggerer."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from airflow.sdk import BaseSensorOperator, Context
+from airflow.sdk.exceptions import AirflowFailException
+
+from mlops_airflow.triggers.landing import LandingFileTrigger
+
+
+class LandingFileSensor(BaseSensorOperator):
+    """Wait for `landing/<dataset>/date=<day>/<dataset>.csv`; fail naming the path after the timeout.
+
+    The wait happens in the triggerer (deferrable), so no worker slot is held. The timeout and poke
+    interval default to the environment's `quality.landing_timeout_minutes` / `landing_poke_seconds`.
+
+    Args:
+        dataset: landing dataset name (flights, weather, planes).
+        day: data date, templated (default `{{ ds }}`).
+        wait_minutes: overrides the configured timeout.
+    """
+
+    template_fields: Sequence[str] = ("dataset", "day")
+    ui_color = "#e8f4f8"
+
+    def __init__(self, *, dataset: str, day: str = "{{ ds }}", wait_minutes: int | None = None, **kwargs: Any):
+        super().__init__(**kwargs)
+        if wait_minutes is not None and wait_minutes < 1:
+            raise ValueError(f"wait_minutes must be >= 1, got {wait_minutes}")
+        self.dataset = dataset
+        self.day = day
+        self.wait_minutes = wait_minutes
+
+    def execute(self, context: Context) -> str:
+        from mlops.config import load_settings
+        from mlops.sources import landing_path
+
+        settings = load_settings()
+        path = landing_path(settings, self.dataset, date.fromisoformat(self.day))
+        if path.is_file():
+            self.log.info("Landing file %s is present", path)
+            return str(path)
+        minutes = self.wait_minutes or settings.quality.landing_timeout_minutes
+        deadline = datetime.now(UTC) + timedelta(minutes=minutes)
+        self.log.info("Waiting up to %s min in the triggerer for %s", minutes, path)
+        self.defer(
+            trigger=LandingFileTrigger(
+                path=str(path), deadline=deadline.isoformat(), poke_interval=settings.quality.landing_poke_seconds
+            ),
+            method_name="execute_complete",
+        )
+
+    def execute_complete(self, context: Context, event: dict[str, Any]) -> str:
+        """Resume after the trigger fired: succeed on the file, fail clearly on the timeout."""
+        if event.get("status") != "found":
+            raise AirflowFailException(
+                f"No {self.dataset} landing file for {self.day}: {event.get('path')} did not appear by "
+                f"{event.get('deadline')}. Check the upstream delivery, then clear this task to wait again."
+            )
+        path = event["path"]
+        if not Path(path).is_file():
+            raise AirflowFailException(f"Landing file {path} was reported but is gone; clear this task to retry.")
+        return path

@@ -1,0 +1,1 @@
+"""Triggers that run in the triggerer (asyncio), holding no worker slot."""

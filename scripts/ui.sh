@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# The UIs for a person: Airflow (standalone: api-server, scheduler, dag-processor, triggerer) and MLflow.
+source "$(dirname "${BASH_SOURCE[0]}")/bootstrap.sh"
+source "$ROOT/scripts/env.sh"
+AIRFLOW_PORT="${AIRFLOW_PORT:-8080}"
+MLFLOW_PORT="${MLFLOW_PORT:-5000}"
+PASSWORDS="$AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE"
+if [ ! -s "$PASSWORDS" ]; then
+  python -c "import json, secrets, sys; json.dump({'admin': secrets.token_urlsafe(12)}, open(sys.argv[1], 'w'))" "$PASSWORDS"
+  chmod 600 "$PASSWORDS"
+fi
+airflow db migrate > "$MLOPS_HOME/logs/airflow_db_migrate.log" 2>&1
+mlflow server --backend-store-uri "$MLFLOW_TRACKING_URI" --default-artifact-root "$MLOPS_HOME/mlartifacts" \
+  --host 127.0.0.1 --port "$MLFLOW_PORT" > "$MLOPS_HOME/logs/mlflow_ui.log" 2>&1 &
+MLFLOW_PID=$!
+AIRFLOW__API__PORT="$AIRFLOW_PORT" airflow standalone > "$MLOPS_HOME/logs/airflow_standalone.log" 2>&1 &
+AIRFLOW_PID=$!
+trap 'kill $MLFLOW_PID $AIRFLOW_PID 2>/dev/null; wait' INT TERM EXIT
+PASSWORD=$(python -c "import json, sys; print(json.load(open(sys.argv[1]))['admin'])" "$PASSWORDS")
+echo "Airflow: http://localhost:$AIRFLOW_PORT  (user admin, password $PASSWORD; stored in $PASSWORDS)"
+echo "MLflow:  http://localhost:$MLFLOW_PORT"
+echo "Logs: $MLOPS_HOME/logs/airflow_standalone.log, $MLOPS_HOME/logs/mlflow_ui.log. Ctrl-C stops both."
+wait

@@ -1,0 +1,83 @@
+"""LandingFileSensor defers to LandingFileTrigger and fails naming the path when nothing lands."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, date, datetime, timedelta
+
+import pytest
+from airflow.sdk.exceptions import AirflowFailException, TaskDeferred
+
+from mlops.config import load_settings
+from mlops.sources import landing_path
+from mlops_airflow.sensors.landing import LandingFileSensor
+from mlops_airflow.triggers.landing import LandingFileTrigger
+
+DAY = "2013-02-03"
+
+
+def _sensor(**kwargs):
+    return LandingFileSensor(task_id="wait", dataset="flights", day=DAY, **kwargs)
+
+
+def _collect(trigger):
+    async def first_event():
+        async for event in trigger.run():
+            return event.payload
+
+    return asyncio.run(first_event())
+
+
+def test_sensor_defers_to_trigger_when_file_is_missing():
+    with pytest.raises(TaskDeferred) as deferred:
+        _sensor().execute(context={})
+    trigger = deferred.value.trigger
+    assert isinstance(trigger, LandingFileTrigger)
+    assert trigger.path == str(landing_path(load_settings(), "flights", date.fromisoformat(DAY)))
+    assert deferred.value.method_name == "execute_complete"
+
+
+def test_sensor_returns_path_without_deferring_when_file_is_present():
+    path = landing_path(load_settings(), "flights", date.fromisoformat(DAY))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("year\n")
+    try:
+        assert _sensor().execute(context={}) == str(path)
+    finally:
+        path.unlink()
+
+
+def test_sensor_timeout_event_fails_naming_the_path():
+    event = {"status": "timeout", "path": "/landing/flights/date=2013-02-03/flights.csv", "deadline": "x"}
+    with pytest.raises(AirflowFailException, match="flights/date=2013-02-03/flights.csv"):
+        _sensor().execute_complete(context={}, event=event)
+
+
+def test_sensor_rejects_non_positive_wait():
+    with pytest.raises(ValueError, match="wait_minutes"):
+        _sensor(wait_minutes=0)
+
+
+def test_trigger_serialize_round_trips():
+    trigger = LandingFileTrigger(path="/a/b.csv", deadline="2030-01-01T00:00:00+00:00", poke_interval=3.0)
+    classpath, kwargs = trigger.serialize()
+    module, name = classpath.rsplit(".", 1)
+    rebuilt = getattr(__import__(module, fromlist=[name]), name)(**kwargs)
+    assert rebuilt.serialize() == (classpath, kwargs)
+
+
+def test_trigger_fires_found_when_file_appears(tmp_path):
+    path = tmp_path / "flights.csv"
+    path.write_text("x\n")
+    deadline = (datetime.now(UTC) + timedelta(minutes=1)).isoformat()
+    assert _collect(LandingFileTrigger(path=str(path), deadline=deadline, poke_interval=0.01)) == {
+        "status": "found",
+        "path": str(path),
+    }
+
+
+def test_trigger_fires_timeout_after_deadline(tmp_path):
+    deadline = (datetime.now(UTC) + timedelta(milliseconds=50)).isoformat()
+    payload = _collect(LandingFileTrigger(path=str(tmp_path / "never.csv"), deadline=deadline, poke_interval=0.01))
+    assert payload["status"] == "timeout"
+    assert payload["path"].endswith("never.csv")
