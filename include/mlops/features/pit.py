@@ -128,8 +128,9 @@ def point_in_time_join(
         features, versions[table.name] = _read_features(spark, lakehouse, table, bounds)
         frame = _join_one(frame, features, table, timestamp_column, limits[table.name])
     cached = frame.persist() if persist else None
-    stats = _stats(cached or frame, tables, versions)
-    return PitJoinResult((cached or frame).drop(*[_status(t) for t in tables]), stats, cached)
+    frame = cached if cached is not None else frame
+    stats = _stats(frame, tables, versions)
+    return PitJoinResult(frame.drop(*[_status(t) for t in tables]), stats, cached)
 
 
 def _max_age(max_age: timedelta | Mapping[str, timedelta], table: FeatureTable) -> timedelta:
