@@ -69,6 +69,8 @@ def get_spark(
             options["spark.sql.catalog.spark_catalog"] = DELTA_CATALOG
     for key, value in {**options, **(conf or {})}.items():
         builder = builder.config(key, value)
+    # py4j logs every connection at INFO, which drowns task logs (and fails noisily at shutdown).
+    logging.getLogger("py4j").setLevel(logging.WARNING)
     spark = builder.getOrCreate()
     if not remote:
         spark.sparkContext.setLogLevel("WARN")

@@ -96,10 +96,17 @@ def flight_schedule(flights: DataFrame, day: date, lead_minutes: int) -> DataFra
 
 # ---- weather ----------------------------------------------------------------------------------
 def origin_weather(weather: DataFrame, day: date) -> DataFrame:
-    """The logical day's hourly observations per origin; each is valid from its observation hour."""
-    rows = weather.where(F.col("date") == F.lit(day)).select(
-        "origin", F.col("time_hour").alias("obs_ts"), *WEATHER_FEATURES
-    )
+    """The logical day's hourly observations per origin; each is valid from its observation hour.
+
+    A reading outside its feature's physical range (e.g. the 1048 mph wind at EWR on 2013-02-12) is a
+    sensor fault: it becomes null here, so models never see it and the null limits still catch outages.
+    """
+    ranges = {f.name: (f.min_value, f.max_value) for f in ORIGIN_WEATHER.features if f.name in WEATHER_FEATURES}
+    cleaned = [
+        F.when(F.col(name).between(lo, hi), F.col(name)).alias(name) if lo is not None else F.col(name)
+        for name, (lo, hi) in ranges.items()
+    ]
+    rows = weather.where(F.col("date") == F.lit(day)).select("origin", F.col("time_hour").alias("obs_ts"), *cleaned)
     return conform(rows, ORIGIN_WEATHER, day)
 
 

@@ -70,6 +70,9 @@ def flight_schedule(flights: pd.DataFrame, day: date, lead_minutes: int = 120) -
 def origin_weather(weather: pd.DataFrame, day: date) -> pd.DataFrame:
     """The local date's hourly observations per origin (see definitions.origin_weather)."""
     rows = _in_dates(weather, day, day).rename(columns={"time_hour": "obs_ts"})
+    for spec in ORIGIN_WEATHER.features:
+        if spec.name in WEATHER_FEATURES and spec.min_value is not None:
+            rows[spec.name] = rows[spec.name].where(rows[spec.name].between(spec.min_value, spec.max_value))
     return _finish(rows[["origin", "obs_ts", *WEATHER_FEATURES]], ORIGIN_WEATHER, day)
 
 

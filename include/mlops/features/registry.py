@@ -125,14 +125,16 @@ FLIGHT_SCHEDULE = FeatureTable(
 
 WEATHER_FEATURES = ("temp", "dewp", "humid", "wind_dir", "wind_speed", "wind_gust", "precip", "pressure", "visib")
 _WEATHER_SPEC = {
-    "temp": ("Temperature (F)", -30.0, 120.0, 0.01),
-    "dewp": ("Dew point (F)", -40.0, 90.0, 0.01),
-    "humid": ("Relative humidity (%)", 0.0, 100.0, 0.01),
-    "wind_dir": ("Wind direction (degrees)", 0.0, 360.0, 0.05),
-    "wind_speed": ("Wind speed (mph)", 0.0, 100.0, 0.01),
+    "temp": ("Temperature (F)", -30.0, 120.0, 0.05),
+    "dewp": ("Dew point (F)", -40.0, 90.0, 0.05),
+    "humid": ("Relative humidity (%)", 0.0, 100.0, 0.05),
+    "wind_dir": ("Wind direction (degrees)", 0.0, 360.0, 0.3),
+    "wind_speed": ("Wind speed (mph)", 0.0, 100.0, 0.05),
     "wind_gust": ("Wind gust (mph); null when no gust was reported", 0.0, 150.0, 1.0),
     "precip": ("Precipitation (inches) in the hour", 0.0, 5.0, 0.01),
-    "pressure": ("Sea level pressure (millibars)", 950.0, 1070.0, 0.2),
+    # 2013 stations miss pressure for up to 2/3 of a day (and wind_dir for 1/4): the limits admit those
+    # known gaps per origin and day, and still stop the run on a station outage.
+    "pressure": ("Sea level pressure (millibars)", 950.0, 1070.0, 0.7),
     "visib": ("Visibility (miles)", 0.0, 10.0, 0.01),
 }
 ORIGIN_WEATHER = FeatureTable(
