@@ -35,7 +35,7 @@ from datetime import datetime
 
 from airflow.sdk import TaskGroup, dag
 
-from mlops.features.registry import FEATURE_TABLES
+from mlops.features.registry import FEATURE_TABLES, feature_docs_markdown
 from mlops_airflow.assets import BRONZE_ASSETS, table_asset
 from mlops_airflow.operators.ingest import IngestLandingOperator
 from mlops_airflow.operators.quality import QualityGateOperator
@@ -53,7 +53,7 @@ DATASETS = ("flights", "weather", "planes")
     max_active_runs=1,
     default_args=DEFAULT_ARGS,
     tags=["mlops", "features", "ingestion"],
-    doc_md=__doc__,
+    doc_md=f"{__doc__}\n## Feature registry\n\n{feature_docs_markdown()}\n",
 )
 def feature_refresh():
     landed = LandingFileSensor.partial(task_id="wait_for_landing", retries=0).expand(dataset=list(DATASETS))
@@ -72,6 +72,8 @@ def feature_refresh():
                 job="publish_features",
                 job_kwargs={"table": spec.name},
                 outlets=[table_asset(spec.name)],
+                doc_md=f"MERGE the day's validated rows into `{spec.name}` on {', '.join(spec.keys)}. "
+                f"{spec.description}",
             )
             compute >> validate >> publish
         ingested >> group

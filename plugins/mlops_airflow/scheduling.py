@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from functools import lru_cache
 from typing import TYPE_CHECKING
 
@@ -10,7 +11,15 @@ from airflow.sdk import CronDataIntervalTimetable
 if TYPE_CHECKING:
     from mlops.config import Settings
 
-DEFAULT_ARGS = {"owner": "ml-platform", "retries": 2, "depends_on_past": False}
+# Transient errors (a busy server, a network blip) get two retries; bad data fails without retry
+# (operators raise AirflowFailException for it).
+DEFAULT_ARGS = {
+    "owner": "ml-platform",
+    "retries": 2,
+    "retry_delay": timedelta(minutes=1),
+    "retry_exponential_backoff": 2.0,
+    "depends_on_past": False,
+}
 
 
 @lru_cache(maxsize=1)
