@@ -13,9 +13,16 @@ airflow db migrate > "$MLOPS_HOME/logs/airflow_db_migrate.log" 2>&1
 mlflow server --backend-store-uri "$MLFLOW_TRACKING_URI" --default-artifact-root "$MLOPS_HOME/mlartifacts" \
   --host 127.0.0.1 --port "$MLFLOW_PORT" > "$MLOPS_HOME/logs/mlflow_ui.log" 2>&1 &
 MLFLOW_PID=$!
-AIRFLOW__API__PORT="$AIRFLOW_PORT" airflow standalone > "$MLOPS_HOME/logs/airflow_standalone.log" 2>&1 &
+AIRFLOW__API__HOST=127.0.0.1 AIRFLOW__API__PORT="$AIRFLOW_PORT" airflow standalone > "$MLOPS_HOME/logs/airflow_standalone.log" 2>&1 &
 AIRFLOW_PID=$!
 trap 'kill $MLFLOW_PID $AIRFLOW_PID 2>/dev/null; wait' INT TERM EXIT
+echo "Starting Airflow and MLflow (about a minute)..."
+for _ in $(seq 1 120); do
+  python -c "import urllib.request, sys; urllib.request.urlopen(sys.argv[1], timeout=2)" \
+    "http://127.0.0.1:$AIRFLOW_PORT/api/v2/monitor/health" >/dev/null 2>&1 && break
+  kill -0 $AIRFLOW_PID 2>/dev/null || { echo "Airflow did not start; see $MLOPS_HOME/logs/airflow_standalone.log" >&2; exit 1; }
+  sleep 2
+done
 PASSWORD=$(python -c "import json, sys; print(json.load(open(sys.argv[1]))['admin'])" "$PASSWORDS")
 echo "Airflow: http://localhost:$AIRFLOW_PORT  (user admin, password $PASSWORD; stored in $PASSWORDS)"
 echo "MLflow:  http://localhost:$MLFLOW_PORT"
