@@ -91,6 +91,9 @@ class TrainingSettings(_Frozen):
     tuning_timeout_seconds: int = Field(60, ge=1)
     min_training_rows: int = Field(1000, ge=1)
     seed: int = 42
+    # OpenMP threads for fitting; null uses every core. One thread is faster on small, shared machines,
+    # where idle-spinning OpenMP workers compete with Spark and other jobs.
+    n_threads: int | None = Field(1, ge=1)
 
 
 class PromotionSettings(_Frozen):
@@ -101,6 +104,33 @@ class PromotionSettings(_Frozen):
     max_log_loss_increase: float = Field(0.01, ge=0.0)
     baseline_roc_auc: float = Field(0.60, gt=0.0, lt=1.0)
     approval_timeout_hours: int = Field(24, ge=1)
+    compliance_checks: tuple[
+        Literal[
+            "required_tags",
+            "description",
+            "signature",
+            "input_example",
+            "dataset_lineage",
+            "required_metrics",
+            "predicts",
+            "artifact_size",
+        ],
+        ...,
+    ] = (
+        "required_tags",
+        "description",
+        "signature",
+        "input_example",
+        "dataset_lineage",
+        "required_metrics",
+        "predicts",
+        "artifact_size",
+    )
+    required_metrics: tuple[str, ...] = ("test_roc_auc", "test_log_loss", "baseline_roc_auc")
+    max_artifact_mb: float = Field(50.0, gt=0.0)
+    comparison_days: int = Field(7, ge=1)  # recent labelled days after both models' training windows
+    min_comparison_rows: int = Field(200, ge=1)
+    mirror_legacy_stages: bool = False  # also set the deprecated Staging/Production/Archived stage
 
 
 class MonitoringSettings(_Frozen):
@@ -118,6 +148,7 @@ class Schedules(_Frozen):
     model_training: str | None = "@weekly"
     batch_inference: str | None = "@daily"
     model_monitoring: str | None = "@daily"
+    train_on_feature_updates: bool = False  # model_training also runs when every feature table has updated
 
 
 class Settings(_Frozen):

@@ -15,3 +15,15 @@ BRONZE_FLIGHTS = table_asset("bronze.flights")
 BRONZE_WEATHER = table_asset("bronze.weather")
 BRONZE_PLANES = table_asset("bronze.planes")
 BRONZE_ASSETS = {"flights": BRONZE_FLIGHTS, "weather": BRONZE_WEATHER, "planes": BRONZE_PLANES}
+
+
+def model_asset(model_name: str) -> Asset:
+    """The Asset of a registered MLflow model; model_training emits an event per new version."""
+    return Asset(name=f"mlflow.models.{model_name}", uri=f"mlflow://models/{model_name}", group="mlflow")
+
+
+def champion_asset(model_name: str) -> Asset:
+    """The Asset of a model's `champion` alias; model_promotion and model_rollback emit an event when it moves."""
+    return Asset(
+        name=f"mlflow.models.{model_name}.champion", uri=f"mlflow://models/{model_name}@champion", group="mlflow"
+    )

@@ -1,0 +1,27 @@
+"""Model training: point-in-time training sets, restricted tuning, evaluation, MLflow tracking and registry."""
+
+from __future__ import annotations
+
+from mlops.training.dataset import (
+    TrainingDataError,
+    TrainingSet,
+    TrainingWindow,
+    build_training_set,
+    default_window_end,
+)
+from mlops.training.track import TRAINING_RUNS, RunIdentity
+from mlops.training.train import TrainingRequest, TrainingResult, fit_and_evaluate, train_model
+
+__all__ = [
+    "TRAINING_RUNS",
+    "RunIdentity",
+    "TrainingDataError",
+    "TrainingRequest",
+    "TrainingResult",
+    "TrainingSet",
+    "TrainingWindow",
+    "build_training_set",
+    "default_window_end",
+    "fit_and_evaluate",
+    "train_model",
+]

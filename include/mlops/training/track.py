@@ -1,0 +1,174 @@
+"""MLflow logging of a training run (params, metrics, artifacts, datasets, model), registration, run audit table."""
+
+from __future__ import annotations
+
+import json
+import logging
+import subprocess
+import tempfile
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from mlops.config import PROJECT_ROOT
+from mlops.lakehouse import WriterId
+from mlops.training.dataset import LABEL, TrainingSet
+from mlops.training.model import SKOPS_TRUSTED_TYPES, model_inputs
+
+if TYPE_CHECKING:
+    import pandas as pd
+    from mlflow.entities.model_registry import ModelVersion
+    from mlflow.models.model import ModelInfo
+    from sklearn.pipeline import Pipeline
+
+    from mlops.config import Settings
+    from mlops.lakehouse import Lakehouse, WriteResult
+    from mlops.training.evaluate import Evaluation
+    from mlops.training.model import TuningResult
+
+log = logging.getLogger(__name__)
+
+TRAINING_RUNS = "monitoring.training_runs"
+MODEL_ARTIFACT = "model"
+
+
+@dataclass(frozen=True)
+class RunIdentity:
+    """Who asked for the training run and why (Airflow DAG and run, or a plain call)."""
+
+    reason: str = "manual"
+    dag_id: str | None = None
+    run_id: str | None = None
+
+
+def code_version() -> str:
+    """The git commit of the project checkout, or "unknown" outside a git checkout."""
+    try:
+        done = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=PROJECT_ROOT, capture_output=True, text=True, check=True, timeout=10
+        )
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    return done.stdout.strip() or "unknown"
+
+
+def run_tags(settings: Settings, training: TrainingSet, who: RunIdentity, code: str) -> dict[str, str]:
+    """Tags of the MLflow run: code version, environment, Airflow identity, data window."""
+    window = training.window
+    return {
+        "mlops.code_version": code,
+        "mlops.env": settings.env,
+        "mlops.reason": who.reason,
+        "mlops.data_window": f"{window.first}..{window.end}",
+        "mlops.cutoff": window.cutoff.isoformat(),
+        "airflow.dag_id": who.dag_id or "",
+        "airflow.run_id": who.run_id or "",
+        "mlflow.note.content": f"Flight-delay model for {settings.env}, trained on {window.describe()} ({who.reason}).",
+    }
+
+
+def log_datasets(training: TrainingSet) -> None:
+    """Train/validation/test rows and every source Delta table at its version, as MLflow dataset inputs."""
+    import mlflow
+    from mlflow.data.delta_dataset_source import DeltaDatasetSource
+    from mlflow.data.meta_dataset import MetaDataset
+
+    schedule = next(s for s in training.sources if s.table == "features.flight_schedule")
+    entity_source = DeltaDatasetSource(path=schedule.uri, delta_table_version=schedule.version)
+    datasets, contexts, tags = [], [], []
+    for split in ("train", "validation", "test"):
+        rows = training.part(split).drop(columns=["flight_date", "split"])
+        datasets.append(mlflow.data.from_pandas(rows, source=entity_source, targets=LABEL, name=split))
+        contexts.append("training" if split == "train" else split)
+        tags.append({"window": training.window.describe()})
+    for source in training.sources:
+        delta = DeltaDatasetSource(path=source.uri, delta_table_version=source.version)
+        datasets.append(MetaDataset(delta, name=source.table))
+        contexts.append("source")
+        tags.append({"table": source.table, "version": str(source.version)})
+    mlflow.log_inputs(datasets=datasets, contexts=contexts, tags_list=tags)
+
+
+def log_evaluation_artifacts(
+    evaluation: Evaluation, tuning: TuningResult, plots: list[Path], importance: pd.DataFrame
+) -> None:
+    """Curves, calibration plot, importance and the small evaluation and tuning tables."""
+    import mlflow
+    import pandas as pd
+
+    for path in plots:
+        mlflow.log_artifact(str(path), artifact_path="plots")
+    mlflow.log_table(evaluation.table(), artifact_file="evaluation/metrics.json")
+    mlflow.log_table(importance, artifact_file="evaluation/feature_importance.json")
+    trials = pd.DataFrame(
+        [{**t.params, "n_iter": t.n_iter, "validation_log_loss": t.validation_log_loss} for t in tuning.trials]
+    )
+    mlflow.log_table(trials, artifact_file="tuning/trials.json")
+
+
+def log_model(model: Pipeline, sample: pd.DataFrame) -> ModelInfo:
+    """The pipeline as an MLflow model whose pyfunc returns class probabilities; skops-serialised."""
+    import mlflow
+    import mlflow.sklearn
+    import sklearn
+    import skops
+    from mlflow.models import infer_signature
+
+    example = model_inputs(sample.head(5))
+    signature = infer_signature(example, model.predict_proba(example))
+    requirements = [
+        f"mlflow=={mlflow.__version__}",
+        f"scikit-learn=={sklearn.__version__}",
+        f"skops=={skops.__version__}",
+    ]
+    return mlflow.sklearn.log_model(
+        model,
+        name=MODEL_ARTIFACT,
+        signature=signature,
+        input_example=example,
+        pyfunc_predict_fn="predict_proba",
+        serialization_format="skops",
+        skops_trusted_types=list(SKOPS_TRUSTED_TYPES),
+        pip_requirements=requirements,
+    )
+
+
+def register_version(
+    settings: Settings, model_uri: str, run_id: str, training: TrainingSet, evaluation: Evaluation, tags: dict[str, str]
+) -> ModelVersion:
+    """A new version of the environment's model, with a description and lineage tags; no alias."""
+    import mlflow
+    from mlflow import MlflowClient
+
+    name = settings.mlflow.model_name
+    version_tags = {
+        **{k: v for k, v in tags.items() if k.startswith(("mlops.", "airflow."))},
+        "mlops.run_id": run_id,
+        "mlops.data_versions": json.dumps({s.table: s.version for s in training.sources}),
+        "mlops.test_roc_auc": f"{evaluation.model.roc_auc:.4f}",
+        "mlops.baseline_roc_auc": f"{evaluation.baseline.roc_auc:.4f}",
+    }
+    version = mlflow.register_model(model_uri, name, tags=version_tags)
+    description = (
+        f"Trained on flights {training.window.describe()} ({tags.get('mlops.reason', 'manual')}, "
+        f"run {run_id}). Held-out ROC AUC {evaluation.model.roc_auc:.4f} vs baseline "
+        f"{evaluation.baseline.roc_auc:.4f} (lift {evaluation.roc_auc_lift:+.4f}), "
+        f"log loss {evaluation.model.log_loss:.4f}. No alias: model_promotion decides."
+    )
+    client = MlflowClient(tracking_uri=settings.mlflow.tracking_uri)
+    return client.update_model_version(name, version.version, description=description)
+
+
+def append_training_run(lakehouse: Lakehouse, row: dict[str, Any]) -> WriteResult:
+    """Append one run's summary to monitoring.training_runs (once per MLflow run id, even on retry)."""
+    import pyarrow as pa
+
+    record = {**row, "recorded_at": datetime.now(UTC)}
+    table = pa.Table.from_pylist([record])
+    return lakehouse.append(TRAINING_RUNS, table, writer=WriterId(f"training_runs/{row['run_id']}"))
+
+
+def temporary_folder() -> tempfile.TemporaryDirectory[str]:
+    """Scratch space for artifacts before they are logged."""
+    return tempfile.TemporaryDirectory(prefix="mlops-training-")

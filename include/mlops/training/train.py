@@ -1,0 +1,238 @@
+"""The training pipeline: PIT training set, checks, restricted tuning, evaluation, MLflow run, registration.
+
+Every check on the data runs before an MLflow run is opened, so a refused training set leaves no run and
+no model version behind; a failure after the run started marks the run FAILED and registers nothing,
+since registration is the run's last MLflow step.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from mlops.training.dataset import LABEL, TrainingSet, TrainingWindow, build_training_set, check_training_set
+from mlops.training.model import MODEL_FAMILIES, TuningBudget, TuningResult, fit_final, predict_proba, tune
+from mlops.training.track import RunIdentity
+
+if TYPE_CHECKING:
+    import numpy as np
+    import pandas as pd
+    from pyspark.sql import SparkSession
+    from sklearn.pipeline import Pipeline
+
+    from mlops.config import Settings
+    from mlops.lakehouse import Lakehouse
+    from mlops.training.evaluate import Evaluation
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class TrainingRequest:
+    """One run's choices; None means the environment's config value."""
+
+    window_end: date
+    window_days: int | None = None
+    tuning_trials: int | None = None
+    tuning_timeout_seconds: float | None = None
+    model_family: str | None = None
+    who: RunIdentity = field(default_factory=RunIdentity)
+
+    def budget(self, settings: Settings) -> TuningBudget:
+        """The tuning budget: the request's values, else the config's."""
+        cfg = settings.training
+        return TuningBudget(
+            self.tuning_trials or cfg.tuning_trials, self.tuning_timeout_seconds or cfg.tuning_timeout_seconds
+        )
+
+    def family(self, settings: Settings) -> str:
+        """The model family, validated against the supported ones."""
+        family = self.model_family or settings.training.model_family
+        if family not in MODEL_FAMILIES:
+            raise ValueError(f"Unknown model family {family!r}; supported: {', '.join(MODEL_FAMILIES)}")
+        return family
+
+
+@dataclass(frozen=True)
+class FittedModel:
+    """A tuned model evaluated on the held-out days, before anything is logged."""
+
+    model: Pipeline
+    tuning: TuningResult
+    evaluation: Evaluation
+    test_scores: dict[str, np.ndarray]
+    importance: pd.DataFrame
+    seconds: float
+
+
+@dataclass(frozen=True)
+class TrainingResult:
+    """What a training run produced: the registered version and its key metrics."""
+
+    model_name: str
+    version: str
+    run_id: str
+    model_uri: str
+    window: TrainingWindow
+    rows: dict[str, int]
+    metrics: dict[str, float]
+
+    def summary(self) -> dict[str, Any]:
+        """Small JSON-scalar dict for XCom and the model-registered asset event."""
+        keys = ("test_roc_auc", "test_pr_auc", "test_log_loss", "test_brier", "baseline_roc_auc", "roc_auc_lift")
+        return {
+            "model_name": self.model_name,
+            "version": self.version,
+            "run_id": self.run_id,
+            "model_uri": self.model_uri,
+            "window": f"{self.window.first}..{self.window.end}",
+            "train_rows": self.rows["train"],
+            **{k: round(self.metrics[k], 6) for k in keys},
+        }
+
+
+def fit_and_evaluate(training: TrainingSet, budget: TuningBudget, seed: int, n_threads: int | None = 1) -> FittedModel:
+    """Tune on train/validation, refit on both, evaluate model and baseline on the test days (no MLflow).
+
+    `n_threads` caps OpenMP threads while fitting (None: library default, every core).
+    """
+    import sklearn.ensemble  # noqa: F401  (load its OpenMP runtime first: limits apply to loaded libraries only)
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=n_threads, user_api="openmp"):
+        return _fit_and_evaluate(training, budget, seed)
+
+
+def _fit_and_evaluate(training: TrainingSet, budget: TuningBudget, seed: int) -> FittedModel:
+    from mlops.training.evaluate import baseline_scores, evaluate, feature_importance
+    from mlops.training.model import model_inputs
+
+    started = time.monotonic()
+    train, validation, test = (training.part(s) for s in ("train", "validation", "test"))
+    tuning = tune(train, validation, LABEL, budget, seed)
+    model = fit_final(training.frame[training.frame["split"] != "test"], LABEL, tuning.best, seed)
+    y = test[LABEL].to_numpy()
+    scores = {"model": predict_proba(model, test), "baseline": baseline_scores(test, float(train[LABEL].mean()))}
+    evaluation = evaluate(y, scores["model"], scores["baseline"])
+    importance = feature_importance(model, model_inputs(test).reset_index(drop=True), y, seed=seed)
+    return FittedModel(model, tuning, evaluation, scores, importance, time.monotonic() - started)
+
+
+def train_model(
+    spark: SparkSession, lakehouse: Lakehouse, settings: Settings, request: TrainingRequest
+) -> TrainingResult:
+    """Build the PIT training set, tune, evaluate, log to MLflow and register a new model version.
+
+    Raises:
+        TrainingDataError: a source table is missing, or the window is empty, too small or single-class
+            (checked before any MLflow run exists, so nothing is logged or registered).
+        ValueError: an invalid window or budget or an unknown model family.
+    """
+    window = TrainingWindow.from_settings(settings, request.window_end, request.window_days)
+    budget, family = request.budget(settings), request.family(settings)
+    training = build_training_set(spark, lakehouse, settings, window)
+    check_training_set(training, settings.training.min_training_rows)
+    log.info("Training %s on %s: %s rows per split", family, window.describe(), training.counts())
+    fitted = fit_and_evaluate(training, budget, settings.training.seed, settings.training.n_threads)
+    return log_and_register(lakehouse, settings, request, training, fitted, budget)
+
+
+def log_and_register(
+    lakehouse: Lakehouse,
+    settings: Settings,
+    request: TrainingRequest,
+    training: TrainingSet,
+    fitted: FittedModel,
+    budget: TuningBudget,
+) -> TrainingResult:
+    """One MLflow run with everything about the model; then a new registry version and an audit row."""
+    import mlflow
+
+    from mlops.tracking import ensure_experiment
+    from mlops.training.evaluate import plot_curves
+    from mlops.training.track import (
+        append_training_run,
+        code_version,
+        log_datasets,
+        log_evaluation_artifacts,
+        log_model,
+        register_version,
+        run_tags,
+        temporary_folder,
+    )
+
+    mlflow.set_tracking_uri(settings.mlflow.tracking_uri)
+    experiment_id = ensure_experiment(settings)
+    tags = run_tags(settings, training, request.who, code_version())
+    metrics = {**fitted.evaluation.metrics(), "fit_seconds": fitted.seconds}
+    with mlflow.start_run(experiment_id=experiment_id, tags=tags) as run, temporary_folder() as scratch:
+        mlflow.log_params(_params(settings, request, training, fitted, budget))
+        mlflow.log_metrics(metrics)
+        for step, trial in enumerate(fitted.tuning.trials):
+            mlflow.log_metric("trial_validation_log_loss", trial.validation_log_loss, step=step)
+        log_datasets(training)
+        y = training.part("test")[LABEL].to_numpy()
+        plots = plot_curves(y, fitted.test_scores, Path(scratch))
+        log_evaluation_artifacts(fitted.evaluation, fitted.tuning, plots, fitted.importance)
+        info = log_model(fitted.model, training.part("test"))
+        version = register_version(settings, info.model_uri, run.info.run_id, training, fitted.evaluation, tags)
+        mlflow.set_tag("mlops.model_version", version.version)
+    result = TrainingResult(
+        settings.mlflow.model_name,
+        str(version.version),
+        run.info.run_id,
+        info.model_uri,
+        training.window,
+        training.counts(),
+        metrics,
+    )
+    append_training_run(lakehouse, _audit_row(settings, request, result, tags["mlops.code_version"]))
+    return result
+
+
+def _params(
+    settings: Settings, request: TrainingRequest, training: TrainingSet, fitted: FittedModel, budget: TuningBudget
+) -> dict[str, Any]:
+    window, best = training.window, fitted.tuning.best
+    return {
+        "model_family": request.family(settings),
+        "window_first": str(window.first),
+        "window_end": str(window.end),
+        "window_days": window.days,
+        "validation_days": window.validation_days,
+        "test_days": window.test_days,
+        "cutoff": window.cutoff.isoformat(),
+        "seed": settings.training.seed,
+        "tuning_trials": budget.trials,
+        "tuning_timeout_seconds": budget.timeout_seconds,
+        "trials_run": len(fitted.tuning.trials),
+        "tuning_timed_out": fitted.tuning.timed_out,
+        "n_iter": best.n_iter,
+        **{f"best_{k}": v for k, v in best.params.items()},
+        **{f"rows_{k}": v for k, v in training.counts().items()},
+        "rows_unlabelled": training.unlabelled,
+        **{f"data_version.{s.table}": s.version for s in training.sources},
+    }
+
+
+def _audit_row(settings: Settings, request: TrainingRequest, result: TrainingResult, code: str) -> dict[str, Any]:
+    window = result.window
+    return {
+        "run_id": result.run_id,
+        "model_name": result.model_name,
+        "model_version": result.version,
+        "env": settings.env,
+        "reason": request.who.reason,
+        "dag_id": request.who.dag_id,
+        "airflow_run_id": request.who.run_id,
+        "code_version": code,
+        "window_first": window.first,
+        "window_end": window.end,
+        "cutoff": window.cutoff,
+        **{f"rows_{k}": int(v) for k, v in result.rows.items()},
+        **{k: float(v) for k, v in result.metrics.items()},
+    }
