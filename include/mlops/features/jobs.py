@@ -1,4 +1,4 @@
-"""Named feature jobs: compute one feature table for one logical day, stage it, publish it idempotently."""
+"""Named feature jobs: compute one feature table for one logical day (or a range), stage it, publish it."""
 
 from __future__ import annotations
 
@@ -42,39 +42,53 @@ def read_bronze(spark: SparkSession, lakehouse: Lakehouse, name: str, first: dat
     return lakehouse.read_spark(spark, name).where(F.col("date").between(F.lit(first), F.lit(last)))
 
 
-def _schedule(spark: SparkSession, lakehouse: Lakehouse, settings: Settings, day: date) -> DataFrame:
-    from mlops.features.definitions import flight_schedule
-
-    flights = read_bronze(spark, lakehouse, FLIGHTS, day, day)
-    return flight_schedule(flights, day, settings.features.prediction_lead_minutes)
+DayJob = Callable[["SparkSession", Lakehouse, "Settings", date], "DataFrame"]
+RangeJob = Callable[["SparkSession", Lakehouse, "Settings", date, date], "DataFrame"]
 
 
-def _weather(spark: SparkSession, lakehouse: Lakehouse, settings: Settings, day: date) -> DataFrame:
-    from mlops.features.definitions import origin_weather
+def _schedule(spark: SparkSession, lakehouse: Lakehouse, settings: Settings, first: date, last: date) -> DataFrame:
+    from mlops.features.definitions import flight_schedule_range
 
-    return origin_weather(read_bronze(spark, lakehouse, WEATHER, day, day), day)
+    flights = read_bronze(spark, lakehouse, FLIGHTS, first, last)
+    return flight_schedule_range(flights, first, last, settings.features.prediction_lead_minutes)
 
 
-def _stats_job(table: FeatureTable) -> Callable[[SparkSession, Lakehouse, Settings, date], DataFrame]:
-    def compute(spark: SparkSession, lakehouse: Lakehouse, settings: Settings, day: date) -> DataFrame:
-        from mlops.features.definitions import aircraft_stats, entity_stats
+def _weather(spark: SparkSession, lakehouse: Lakehouse, settings: Settings, first: date, last: date) -> DataFrame:
+    from mlops.features.definitions import origin_weather_range
 
-        first = day - timedelta(days=AGGREGATES[table.name].lookback_days)
-        flights = read_bronze(spark, lakehouse, FLIGHTS, first, day)
+    return origin_weather_range(read_bronze(spark, lakehouse, WEATHER, first, last), first, last)
+
+
+def _stats_job(table: FeatureTable) -> RangeJob:
+    def compute(spark: SparkSession, lakehouse: Lakehouse, settings: Settings, first: date, last: date) -> DataFrame:
+        from mlops.features.definitions import aircraft_stats_range, entity_stats_range
+
+        since = first - timedelta(days=AGGREGATES[table.name].lookback_days)
+        flights = read_bronze(spark, lakehouse, FLIGHTS, since, last)
         if table.name == AIRCRAFT_STATS.name:
-            return aircraft_stats(flights, lakehouse.read_spark(spark, PLANES), day)
-        return entity_stats(flights, table, day)
+            return aircraft_stats_range(flights, lakehouse.read_spark(spark, PLANES), first, last)
+        return entity_stats_range(flights, table, first, last)
 
     compute.__name__ = f"compute_{table.short_name}"
     return compute
 
 
-# Job name (= feature table name) -> computation for one logical day.
-JOBS: dict[str, Callable[[SparkSession, Lakehouse, Settings, date], DataFrame]] = {
+def _one_day(job: RangeJob) -> DayJob:
+    def compute(spark: SparkSession, lakehouse: Lakehouse, settings: Settings, day: date) -> DataFrame:
+        return job(spark, lakehouse, settings, day, day)
+
+    compute.__name__ = job.__name__
+    return compute
+
+
+# Job name (= feature table name) -> computation for every logical day of [first, last] in one Spark job.
+RANGE_JOBS: dict[str, RangeJob] = {
     FLIGHT_SCHEDULE.name: _schedule,
     ORIGIN_WEATHER.name: _weather,
     **{t.name: _stats_job(t) for t in (CARRIER_STATS, ORIGIN_STATS, ROUTE_STATS, AIRCRAFT_STATS)},
 }
+# Job name (= feature table name) -> computation for one logical day (the range job with first == last).
+JOBS: dict[str, DayJob] = {name: _one_day(job) for name, job in RANGE_JOBS.items()}
 
 
 def compute_feature_table(
@@ -88,6 +102,26 @@ def compute_feature_table(
     """
     table = feature_table(table_name)
     return JOBS[table.name](spark, lakehouse, settings, day)
+
+
+def compute_feature_range(
+    spark: SparkSession, lakehouse: Lakehouse, settings: Settings, table_name: str, first: date, last: date
+) -> DataFrame:
+    """The rows of `table_name` produced by every logical day in [first, last], in one lazy Spark job.
+
+    The same rows as the union of `compute_feature_table` over those days (`feature_date` tells them
+    apart), for backfills and training sets over months: bronze is read once over the union of the days'
+    lookbacks instead of once per day.
+
+    Raises:
+        ValueError: `first` is after `last`.
+        KeyError: unknown table (the message lists registered tables).
+        TableNotFoundError: a bronze input has never been written.
+    """
+    if first > last:
+        raise ValueError(f"compute_feature_range({table_name!r}): first {first} is after last {last}")
+    table = feature_table(table_name)
+    return RANGE_JOBS[table.name](spark, lakehouse, settings, first, last)
 
 
 def stage_feature_table(
