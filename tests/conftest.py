@@ -14,7 +14,9 @@ ROOT = Path(__file__).resolve().parents[1]
 # Isolate every test session from the developer's own state before Airflow or MLflow is imported.
 _SESSION_HOME = Path(tempfile.mkdtemp(prefix="mlops-tests-"))
 os.environ["MLOPS_HOME"] = str(_SESSION_HOME)
-os.environ.setdefault("MLOPS_ENV", "staging")
+for _override in ("MLOPS_LAKEHOUSE_ROOT", "MLOPS_LANDING_ROOT"):
+    os.environ.pop(_override, None)
+os.environ["MLOPS_ENV"] = "staging"  # CI runs the staging config, whatever the shell exported
 os.environ["AIRFLOW_HOME"] = str(_SESSION_HOME / "airflow")
 os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = str(ROOT / "dags")
 os.environ["AIRFLOW__CORE__PLUGINS_FOLDER"] = str(ROOT / "plugins")
