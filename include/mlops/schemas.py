@@ -112,3 +112,13 @@ PLANES = Dataset(
 )
 
 DATASETS = {d.name: d for d in (FLIGHTS, WEATHER, PLANES)}
+
+# Arrow types of the Spark SQL type names used by the feature registry (FeatureDefinition.dtype).
+SPARK_TO_ARROW = {
+    "string": pa.string(),
+    "double": pa.float64(),
+    "bigint": pa.int64(),
+    "int": pa.int32(),
+    "timestamp": UTC_TS,
+    "date": pa.date32(),
+}

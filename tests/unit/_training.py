@@ -19,19 +19,11 @@ from _bronze import reference_frames, to_bronze, write_bronze
 from mlops.features.pandas_oracle import compute_feature_table_pandas
 from mlops.features.registry import FEATURE_TABLES, column_dtypes
 from mlops.lakehouse import Lakehouse
-from mlops.schemas import FLIGHTS, PLANES, WEATHER
+from mlops.schemas import FLIGHTS, PLANES, SPARK_TO_ARROW, WEATHER
 
 FIRST, LAST = date(2013, 1, 1), date(2013, 1, 18)
 ORIGINS = ("EWR",)
 WINDOW_DAYS = 18
-ARROW = {
-    "string": pa.string(),
-    "double": pa.float64(),
-    "bigint": pa.int64(),
-    "int": pa.int32(),
-    "timestamp": pa.timestamp("us", tz="UTC"),
-    "date": pa.date32(),
-}
 
 
 @lru_cache(maxsize=1)
@@ -47,7 +39,7 @@ def _template() -> Path:
     days = [FIRST + timedelta(days=i) for i in range((LAST - FIRST).days + 1)]
     for table in FEATURE_TABLES:
         rows = pd.concat([compute_feature_table_pandas(table.name, day, bronze) for day in days], ignore_index=True)
-        schema = pa.schema([(c, ARROW[t]) for c, t in column_dtypes(table).items()])
+        schema = pa.schema([(c, SPARK_TO_ARROW[t]) for c, t in column_dtypes(table).items()])
         arrow = pa.Table.from_pandas(rows[list(schema.names)], schema=schema, preserve_index=False)
         lakehouse.append(table.name, arrow, partition_by=[table.date_column])
     return root

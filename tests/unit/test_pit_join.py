@@ -25,16 +25,9 @@ from mlops.features.registry import (
     column_dtypes,
 )
 from mlops.lakehouse import Lakehouse
+from mlops.schemas import SPARK_TO_ARROW
 
 pytestmark = pytest.mark.spark
-ARROW = {
-    "string": pa.string(),
-    "double": pa.float64(),
-    "bigint": pa.int64(),
-    "int": pa.int32(),
-    "timestamp": pa.timestamp("us", tz="UTC"),
-    "date": pa.date32(),
-}
 
 
 def _at(hour: int, minute: int = 0) -> datetime:
@@ -43,7 +36,7 @@ def _at(hour: int, minute: int = 0) -> datetime:
 
 def _write(lakehouse: Lakehouse, table: FeatureTable, rows: list[dict[str, object]]) -> None:
     """Hand-made rows of a registered feature table (unspecified columns null, feature_date 2013-01-02)."""
-    schema = pa.schema([(c, ARROW[t]) for c, t in column_dtypes(table).items()])
+    schema = pa.schema([(c, SPARK_TO_ARROW[t]) for c, t in column_dtypes(table).items()])
     full = [{"feature_date": date(2013, 1, 2), **row} for row in rows]
     lakehouse.append(table.name, pa.Table.from_pylist(full, schema=schema), partition_by=["feature_date"])
 
