@@ -109,7 +109,12 @@ def main(argv: list[str] | None = None) -> int:
     if not failures:
         # Train on the whole replayed window (its last days are held out for evaluation).
         conf = {"window_end": last.isoformat(), "window_days": days, "reason": "main job"}
-        run_step(dags, "model_training", last + timedelta(days=1), log_path, failures, conf)
+        trained = run_step(dags, "model_training", last + timedelta(days=1), log_path, failures, conf)
+        version = latest_trained_version(settings) if trained else None
+        if version:
+            # The scheduler would start model_promotion from the model-registered asset event; dag.test
+            # starts no downstream DAGs, so the main job passes the new version explicitly.
+            run_step(dags, "model_promotion", last + timedelta(days=1), log_path, failures, {"version": version})
     summarise(settings, time.monotonic() - started, log_path)
     if failures:
         say(f"{len(failures)} DAG run(s) did not succeed: {failures}. See {log_path} and the Airflow UI.")
@@ -133,6 +138,16 @@ def summarise(settings, elapsed: float, log_path: Path) -> None:
     say("Look at it: `make ui`, then Airflow at http://localhost:8080 and MLflow at http://localhost:5000")
 
 
+def latest_trained_version(settings) -> str | None:
+    from mlops.lakehouse import Lakehouse
+
+    lakehouse = Lakehouse.from_settings(settings)
+    if not lakehouse.exists("monitoring.training_runs"):
+        return None
+    versions = lakehouse.read_pandas("monitoring.training_runs", columns=["model_version"])["model_version"]
+    return str(versions.astype(int).max()) if len(versions) else None
+
+
 def summarise_models(settings, lakehouse) -> None:
     if not lakehouse.exists("monitoring.training_runs"):
         return
@@ -145,6 +160,19 @@ def summarise_models(settings, lakehouse) -> None:
         f"vs baseline {last['baseline_roc_auc']:.3f} (MLflow run {last['run_id']}; experiment "
         f"{settings.mlflow.experiment_name}; {len(runs)} training run(s) in monitoring.training_runs)"
     )
+    if lakehouse.exists("monitoring.cd_decisions"):
+        decisions = lakehouse.read_pandas("monitoring.cd_decisions")
+        say(f"Promotion decisions (monitoring.cd_decisions, {len(decisions)} rows):")
+        columns = [c for c in ("version", "step", "check", "outcome", "value", "threshold") if c in decisions.columns]
+        say(decisions[columns].to_string(index=False, max_colwidth=40))
+    from mlflow import MlflowClient
+
+    client = MlflowClient(tracking_uri=settings.mlflow.tracking_uri)
+    try:
+        champion = client.get_model_version_by_alias(settings.mlflow.model_name, "champion")
+        say(f"Champion: {settings.mlflow.model_name} v{champion.version} (alias @champion in the MLflow registry)")
+    except Exception as exc:  # noqa: BLE001 - MLflow raises RestException/MlflowException alike; report it
+        say(f"No champion yet: {exc}")
 
 
 if __name__ == "__main__":

@@ -1,0 +1,97 @@
+"""
+# model_promotion
+
+Continuous deployment of the environment's model: compliance, challenger vs champion, approval, champion.
+
+**Triggers.** Every event on asset `mlflow.models.<model_name>` (emitted by `model_training` per new
+version). Every queued event is processed: each version is checked; the newest compliant one becomes
+`challenger` and goes on. Manually: *Trigger DAG w/ config* with `version` (e.g. `"7"` or `"6,7"`).
+
+**Steps.**
+1. `resolve_versions`: the versions of all triggering events (or the `version` param).
+2. `check_compliance`: required tags (code version, data versions, owner), description, signature,
+   input example, dataset lineage, required metrics, loads and predicts valid probabilities on current
+   features, artifact size (`promotion.compliance_checks`). Pass: alias `challenger`,
+   `cd.compliance=passed`. Fail: `cd.status=rejected` with reasons; never champion.
+3. `compare_with_champion`: both models scored on labelled flights after both training windows;
+   ROC AUC >= champion's - `promotion.auc_tolerance`, log loss <= champion's +
+   `promotion.max_log_loss_increase`. No champion yet: ROC AUC >= `promotion.baseline_roc_auc`.
+4. `approve`: prod (`promotion.approval: human`) asks a human in the Airflow UI (*Required actions*,
+   or the task's *Required action* tab): Approve promotes; Reject, or no answer within
+   `promotion.approval_timeout_hours`, rejects. dev/staging approve automatically.
+5. `promote`: alias `champion` (the old champion keeps `previous_champion`), re-checked against the
+   champion the comparison used; emits asset `mlflow.models.<model_name>.champion`.
+
+**Writes** model version tags `cd.*`, description lines with this run's link, aliases, and one row per
+check and decision in `monitoring.cd_decisions`.
+
+**When it fails:** a refused version (compliance, comparison, race lost) fails without retries with the
+reason in the log, the tags and the table; fix and retrain, or re-run. MLflow errors retry with backoff.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from airflow.sdk import Param, dag, task
+
+from mlops_airflow.assets import champion_asset, model_asset
+from mlops_airflow.operators.registry import (
+    AutoApproveOperator,
+    CheckComplianceOperator,
+    CompareWithChampionOperator,
+    PromoteModelOperator,
+    PromotionApprovalOperator,
+)
+from mlops_airflow.scheduling import DEFAULT_ARGS, dag_settings
+
+SETTINGS = dag_settings()
+MODEL_REGISTERED = model_asset(SETTINGS.mlflow.model_name)
+CHAMPION_CHANGED = champion_asset(SETTINGS.mlflow.model_name)
+CHALLENGER = "{{ ti.xcom_pull(task_ids='check_compliance')['challenger'] }}"
+
+
+@task
+def resolve_versions(params=None, triggering_asset_events=None) -> list[str]:
+    """The versions to check: the `version` param, else every triggering event's version."""
+    from mlops_airflow.operators.registry import parse_versions
+
+    if params and params.get("version"):
+        return parse_versions(params["version"])
+    events = [e for evs in (triggering_asset_events or {}).values() for e in evs]
+    return parse_versions([e.extra.get("version") for e in events])
+
+
+@dag(
+    schedule=[MODEL_REGISTERED],
+    start_date=datetime(2013, 1, 1),
+    catchup=False,
+    max_active_runs=1,
+    default_args=DEFAULT_ARGS,
+    tags=["mlops", "cd"],
+    doc_md=__doc__,
+    params={"version": Param(None, type=["null", "string"], title="Version(s)", description="e.g. 7 or 6,7")},
+)
+def model_promotion():
+    checked = CheckComplianceOperator(task_id="check_compliance", version=resolve_versions())
+    compared = CompareWithChampionOperator(task_id="compare_with_champion", version=CHALLENGER)
+    if SETTINGS.promotion.approval == "human":
+        approved = PromotionApprovalOperator(
+            task_id="approve",
+            version=CHALLENGER,
+            response_timeout=timedelta(hours=SETTINGS.promotion.approval_timeout_hours),
+            retries=0,
+        )
+    else:
+        approved = AutoApproveOperator(task_id="approve", version=CHALLENGER)
+    promoted = PromoteModelOperator(
+        task_id="promote",
+        version=CHALLENGER,
+        expected_champion="{{ ti.xcom_pull(task_ids='compare_with_champion')['champion_version'] }}",
+        approved_by="{{ ti.xcom_pull(task_ids='approve')['by'] }}",
+        outlets=[CHAMPION_CHANGED],
+    )
+    checked >> compared >> approved >> promoted
+
+
+model_promotion()

@@ -1,0 +1,142 @@
+"""Comparison data and scoring: recent labelled flights after both models' training windows, PIT features."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import date, timedelta
+from typing import TYPE_CHECKING, Any
+
+from mlops.registry.policy import Comparison, ScoredModel, compare_models, score
+from mlops.registry.registry import CHAMPION, alias_version, get_version
+
+if TYPE_CHECKING:
+    import pandas as pd
+    from mlflow import MlflowClient
+    from pyspark.sql import SparkSession
+
+    from mlops.config import Settings
+    from mlops.lakehouse import Lakehouse
+
+log = logging.getLogger(__name__)
+
+
+class ComparisonDataError(ValueError):
+    """There is no labelled data both models have not trained on (yet)."""
+
+
+@dataclass(frozen=True)
+class LabelledData:
+    """Labelled flights with point-in-time features over [first, last]."""
+
+    frame: pd.DataFrame
+    first: date
+    last: date
+
+    def describe(self) -> str:
+        """E.g. `recent 2013-01-15..2013-01-18 (812 rows)`."""
+        return f"recent {self.first}..{self.last} ({len(self.frame)} rows)"
+
+
+def training_end(tags: dict[str, str], model_name: str, version: str) -> date:
+    """Last flight date a version learnt from, from its `mlops.data_window` tag (`first..end`).
+
+    Raises:
+        ComparisonDataError: the tag is missing or malformed.
+    """
+    window = tags.get("mlops.data_window", "")
+    try:
+        return date.fromisoformat(window.split("..", 1)[1])
+    except (IndexError, ValueError):
+        raise ComparisonDataError(
+            f"{model_name} v{version} has no valid mlops.data_window tag (got {window!r}); "
+            "cannot tell which days it trained on"
+        ) from None
+
+
+def labelled_after(
+    spark: SparkSession, lakehouse: Lakehouse, settings: Settings, after: date, days: int | None = None
+) -> LabelledData | None:
+    """Labelled flights from the day after `after` for up to `promotion.comparison_days` days; None if none."""
+    from mlops.training.dataset import TrainingWindow, build_training_set, default_window_end
+
+    latest = default_window_end(lakehouse)
+    first = after + timedelta(days=1)
+    last = min(latest, first + timedelta(days=(days or settings.promotion.comparison_days) - 1))
+    if last < first:
+        return None
+    window = TrainingWindow(last, (last - first).days + 1, 0, 0)
+    frame = build_training_set(spark, lakehouse, settings, window).frame
+    return LabelledData(frame, first, last) if len(frame) else None
+
+
+def current_sample(spark: SparkSession, lakehouse: Lakehouse, settings: Settings, rows: int = 200) -> pd.DataFrame:
+    """Model inputs of up to `rows` flights of the latest published day (for the predict check)."""
+    from mlops.training.dataset import default_window_end
+    from mlops.training.model import model_inputs
+
+    latest = default_window_end(lakehouse)
+    data = labelled_after(spark, lakehouse, settings, latest - timedelta(days=1), days=1)
+    return model_inputs(data.frame.head(rows)) if data else model_inputs_empty()
+
+
+def model_inputs_empty() -> pd.DataFrame:
+    """An empty frame with the model's input columns."""
+    import pandas as pd
+
+    from mlops.training.model import feature_columns
+
+    return pd.DataFrame(columns=feature_columns())
+
+
+def score_version(client: MlflowClient, model_name: str, version: str, data: LabelledData) -> ScoredModel:
+    """Load a version's pyfunc and score it on the data."""
+    import mlflow.pyfunc
+    import numpy as np
+
+    from mlops.training.dataset import LABEL
+    from mlops.training.model import model_inputs
+
+    model = mlflow.pyfunc.load_model(f"models:/{model_name}/{version}")
+    output = np.asarray(model.predict(model_inputs(data.frame)), dtype="float64")
+    return score(version, data.frame[LABEL], output[:, -1] if output.ndim == 2 else output)
+
+
+def compare_with_champion(
+    client: MlflowClient, spark: SparkSession, lakehouse: Lakehouse, settings: Settings, model_name: str, version: str
+) -> Comparison:
+    """Score challenger and champion on the same recent labelled data neither trained on, apply the rule.
+
+    With no champion, the challenger meets the business baseline on that data, or (when no later data
+    exists yet, as at the very first deployment) on its training run's held-out test days.
+
+    Raises:
+        ComparisonDataError: a champion exists but no labelled data after both training windows is there.
+    """
+    rule = settings.promotion
+    challenger = get_version(client, model_name, version)
+    champion_v = alias_version(client, model_name, CHAMPION)
+    ends = [training_end(_tags(client, challenger), model_name, version)]
+    if champion_v:
+        ends.append(training_end(_tags(client, get_version(client, model_name, champion_v)), model_name, champion_v))
+    data = labelled_after(spark, lakehouse, settings, max(ends))
+    if data is not None and len(data.frame) < rule.min_comparison_rows:
+        data = None
+    if data is None and champion_v:
+        raise ComparisonDataError(
+            f"Cannot compare {model_name} v{version} with champion v{champion_v}: fewer than "
+            f"{rule.min_comparison_rows} labelled flights after {max(ends)} (promotion.min_comparison_rows); "
+            "run feature_refresh for later days, then re-run model_promotion"
+        )
+    if data is None:
+        metrics = client.get_run(challenger.run_id).data.metrics
+        scored = ScoredModel(str(version), metrics["test_roc_auc"], metrics["test_log_loss"])
+        return compare_models(model_name, scored, None, rule, "held-out test days of its training run")
+    scored = score_version(client, model_name, str(version), data)
+    champ = score_version(client, model_name, champion_v, data) if champion_v else None
+    return compare_models(model_name, scored, champ, rule, data.describe())
+
+
+def _tags(client: MlflowClient, mv: Any) -> dict[str, str]:
+    run_tags = dict(client.get_run(mv.run_id).data.tags) if mv.run_id else {}
+    return {**run_tags, **(mv.tags or {})}
