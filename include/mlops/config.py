@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from datetime import date
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -96,6 +96,18 @@ class TrainingSettings(_Frozen):
     n_threads: int | None = Field(1, ge=1)
 
 
+ComplianceCheck = Literal[
+    "required_tags",
+    "description",
+    "signature",
+    "input_example",
+    "dataset_lineage",
+    "required_metrics",
+    "predicts",
+    "artifact_size",
+]
+
+
 class PromotionSettings(_Frozen):
     """Continuous-deployment rule and approval mode."""
 
@@ -104,28 +116,7 @@ class PromotionSettings(_Frozen):
     max_log_loss_increase: float = Field(0.01, ge=0.0)
     baseline_roc_auc: float = Field(0.60, gt=0.0, lt=1.0)
     approval_timeout_hours: int = Field(24, ge=1)
-    compliance_checks: tuple[
-        Literal[
-            "required_tags",
-            "description",
-            "signature",
-            "input_example",
-            "dataset_lineage",
-            "required_metrics",
-            "predicts",
-            "artifact_size",
-        ],
-        ...,
-    ] = (
-        "required_tags",
-        "description",
-        "signature",
-        "input_example",
-        "dataset_lineage",
-        "required_metrics",
-        "predicts",
-        "artifact_size",
-    )
+    compliance_checks: tuple[ComplianceCheck, ...] = get_args(ComplianceCheck)
     required_metrics: tuple[str, ...] = ("test_roc_auc", "test_log_loss", "baseline_roc_auc")
     max_artifact_mb: float = Field(50.0, gt=0.0)
     comparison_days: int = Field(7, ge=1)  # recent labelled days after both models' training windows
