@@ -124,6 +124,21 @@ class PromotionSettings(_Frozen):
     mirror_legacy_stages: bool = False  # also set the deprecated Staging/Production/Archived stage
 
 
+class InferenceSettings(_Frozen):
+    """Batch scoring: which engine, how big its batches, the decision threshold."""
+
+    # spark: mlflow.pyfunc.spark_udf on the cluster; arrow: stream Arrow record batches from the Delta table
+    # through the model in this process (bounded memory); auto: arrow below `spark_min_rows`, else spark.
+    engine: Literal["auto", "spark", "arrow"] = "auto"
+    spark_min_rows: int = Field(5_000_000, ge=1)
+    batch_rows: int = Field(131_072, ge=1_000)  # rows per Arrow record batch in the arrow engine
+    decision_threshold: float = Field(0.5, gt=0.0, lt=1.0)  # predicted_delayed = probability >= threshold
+    on_champion_change: bool = True  # batch_inference also runs when the champion alias moves
+    # Scoring-set gate, per model input: nulls are normal (no pressure reading, a plane that has not flown
+    # in 24 h: ~50% each in January), an input that is almost always null means a broken upstream join.
+    max_feature_null_fraction: float = Field(0.9, ge=0.0, le=1.0)
+
+
 class MonitoringSettings(_Frozen):
     """Drift and performance thresholds."""
 
@@ -154,6 +169,7 @@ class Settings(_Frozen):
     quality: QualitySettings = QualitySettings()
     training: TrainingSettings = TrainingSettings()
     promotion: PromotionSettings = PromotionSettings()
+    inference: InferenceSettings = InferenceSettings()
     monitoring: MonitoringSettings = MonitoringSettings()
     schedules: Schedules = Schedules()
 

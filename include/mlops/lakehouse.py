@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -242,6 +242,58 @@ class Lakehouse:
             return WriteResult(name, dt.version(), arrow.num_rows, "replace_partition")
 
         return self._commit(name, "replace_partition", None, attempt)
+
+    def write_batches(
+        self,
+        name: str,
+        schema: pa.Schema,
+        batches: Iterable[pa.RecordBatch],
+        *,
+        writer: WriterId | None = None,
+        partition: Mapping[str, Any] | None = None,
+        partition_by: Sequence[str] | None = None,
+    ) -> WriteResult:
+        """Stream record batches into one commit: an append, or with `partition` a replace of that partition.
+
+        Memory stays bounded by one batch plus delta-rs' write buffer, whatever the total size. The schema
+        is checked before the first batch is pulled (SchemaMismatchError naming the columns, table
+        unchanged), and every batch is conformed to the table's types. A writer identity makes a repeat
+        store nothing, as in `append`. Batches can be consumed only once, so a lost commit race raises
+        CommitFailedError instead of re-planning; nothing is committed and the caller may retry.
+        """
+        dt = self._load(name)
+        if writer is not None and dt is not None:
+            done = dt.transaction_version(writer.app_id)
+            if done is not None and done >= writer.version:
+                log.info("%s: writer %s v%s already committed; nothing written", name, writer.app_id, writer.version)
+                return WriteResult(name, dt.version(), 0, "append", skipped=True)
+        target = _arrow_schema(dt) if dt is not None else pa.schema([f.with_nullable(True) for f in schema])
+        conform_schema(name, schema.empty_table(), target)  # fail fast on missing, extra or mistyped columns
+        rows = 0
+
+        def conformed() -> Iterator[pa.RecordBatch]:
+            nonlocal rows
+            for batch in batches:
+                if partition:
+                    check_partition_rows(name, pa.Table.from_batches([batch]), partition)
+                rows += batch.num_rows
+                yield from conform_schema(name, pa.Table.from_batches([batch]), target).to_batches()
+
+        reader = pa.RecordBatchReader.from_batches(target, conformed())
+        options: dict[str, Any] = {
+            "storage_options": self.storage_options or None,
+            "commit_properties": _commit_properties(writer),
+        }
+        operation = "replace_partition" if partition else "append"
+        if dt is None:
+            layout = list(partition_by or (partition or {})) or None
+            write_deltalake(self.uri(name), reader, mode="append", partition_by=layout, **options)
+            return WriteResult(name, self.version(name), rows, operation)
+        if partition:
+            write_deltalake(dt, reader, mode="overwrite", predicate=partition_predicate(partition), **options)
+        else:
+            write_deltalake(dt, reader, mode="append", **options)
+        return WriteResult(name, dt.version(), rows, operation)
 
     # ---- Spark ---------------------------------------------------------------------------
     def read_spark(self, spark: SparkSession, name: str, version: int | None = None) -> DataFrame:

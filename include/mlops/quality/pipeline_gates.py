@@ -41,6 +41,7 @@ class GateRequest:
     target: str
     day: date
     run_id: str
+    model_version: str | None = None  # the predictions gate checks one model version's rows
 
 
 def quality_store(settings: Settings) -> Path:
@@ -105,14 +106,63 @@ def _reference_rows(lakehouse: Lakehouse, table: str, date_column: str, day: dat
     return int(median(counts))
 
 
+def validate_scoring_set(req: GateRequest) -> GateResult:
+    """The day's staged scoring set, before any model scores it.
+
+    In quarantine mode, rows that break row-level expectations move to `quarantine.scoring_set` with
+    the reason and are not scored; batch-level failures still stop the run.
+    """
+    from mlops.inference.scoring_set import DATE_COLUMN, SCORING_SET
+    from mlops.quality.gate import run_gate, split_quarantine
+    from mlops.quality.suites import scoring_suite
+
+    staged = req.lakehouse.read_pandas(SCORING_SET, filters=[(DATE_COLUMN, "=", req.day)])
+    suite = scoring_suite(req.day, req.settings, req.lakehouse.schema(SCORING_SET).names)
+    store = quality_store(req.settings)
+    result = run_gate(staged, suite, mode=req.settings.quality.mode, store_dir=store, asset_name=SCORING_SET)
+    if not result.success:
+        raise GateFailedError(result.message(), result)
+    if result.bad_row_index:
+        good, bad = split_quarantine(staged, result)
+        req.lakehouse.append("quarantine.scoring_set", bad, writer=WriterId(f"quarantine/scoring_set/{req.day}"))
+        req.lakehouse.replace_partition(SCORING_SET, good, partition={DATE_COLUMN: req.day})
+        log.warning("%s: %d rows quarantined to quarantine.scoring_set", SCORING_SET, len(bad))
+    return result
+
+
+def validate_predictions(req: GateRequest) -> GateResult:
+    """The staged predictions of (day, model version): one per scoring-set row, probabilities in [0, 1].
+
+    Always in fail mode: a missing or impossible prediction means the model or engine is broken.
+    """
+    from mlops.inference.engines import STAGED_PREDICTIONS
+    from mlops.inference.scoring_set import DATE_COLUMN, SCORING_SET
+    from mlops.quality.gate import run_gate
+    from mlops.quality.suites import predictions_suite
+
+    if not req.model_version:
+        raise ValueError("The predictions gate needs the model version whose predictions it checks")
+    version = str(req.model_version)
+    inputs = req.lakehouse.read(SCORING_SET, columns=[DATE_COLUMN], filters=[(DATE_COLUMN, "=", req.day)]).num_rows
+    filters = [(DATE_COLUMN, "=", req.day), ("model_version", "=", version)]
+    staged = req.lakehouse.read_pandas(STAGED_PREDICTIONS, filters=filters)
+    suite = predictions_suite(req.day, version, inputs)
+    result = run_gate(staged, suite, mode="fail", store_dir=quality_store(req.settings), asset_name="gold.predictions")
+    if not result.success:
+        raise GateFailedError(result.message(), result)
+    return result
+
+
 GATES: dict[str, Callable[[GateRequest], GateResult]] = {
     "landing": validate_landing_batch,
     "features": validate_staged_features,
+    "scoring_set": validate_scoring_set,
+    "predictions": validate_predictions,
 }
 
 
 def run_named_gate(gate: str, req: GateRequest) -> GateResult:
-    """Run gate `gate` ("landing" or "features"); GateFailedError when it refuses the batch."""
+    """Run gate `gate` (a key of GATES); GateFailedError when it refuses the batch."""
     try:
         fn = GATES[gate]
     except KeyError:

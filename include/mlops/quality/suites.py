@@ -193,3 +193,72 @@ def _date_expectations(day: date) -> list[Any]:
             meta=_level(ROW),
         ),
     ]
+
+
+def scoring_suite(day: date, settings: Settings, columns: list[str]) -> gx.ExpectationSuite:
+    """Suite for the staged scoring set of `day`, before any model sees it.
+
+    Batch-level: exactly the expected columns, at least one row, one row per flight and prediction
+    time, each model input null in at most `inference.max_feature_null_fraction` of the rows (or its
+    registered limit, if higher; inputs registered as possibly all null are not checked).
+    Row-level: keys not null, prediction time within the day (UTC, +-1 day), origin among the
+    environment's origins, carrier known, each feature within its registered range.
+    """
+    import great_expectations as gx
+
+    from mlops.features.registry import FEATURE_TABLES
+    from mlops.inference.scoring_set import input_columns, key_columns
+
+    E = gx.expectations
+    keys = key_columns()
+    start = datetime.combine(day, time(), tzinfo=UTC)
+    expectations: list[Any] = [
+        E.ExpectTableColumnsToMatchSet(column_set=columns, exact_match=True, meta=_level(BATCH)),
+        E.ExpectTableRowCountToBeBetween(min_value=1, meta=_level(BATCH)),
+        _unique(keys),
+        *(E.ExpectColumnValuesToNotBeNull(column=key, meta=_level(ROW)) for key in keys),
+        E.ExpectColumnValuesToBeBetween(
+            column="prediction_ts",
+            min_value=start - timedelta(days=1),
+            max_value=start + timedelta(days=2),
+            meta=_level(ROW),
+        ),  # fmt: skip
+        E.ExpectColumnValuesToBeInSet(column="origin", value_set=list(settings.data.origins), meta=_level(ROW)),
+        E.ExpectColumnValuesToBeInSet(column="carrier", value_set=list(CARRIERS), meta=_level(ROW)),
+    ]
+    specs = {f.name: f for t in FEATURE_TABLES for f in t.features}
+    limit = settings.inference.max_feature_null_fraction
+    for name in input_columns():
+        spec = specs[name]
+        if spec.min_value is not None or spec.max_value is not None:
+            expectations.append(
+                E.ExpectColumnValuesToBeBetween(
+                    column=name, min_value=spec.min_value, max_value=spec.max_value, meta=_level(ROW)
+                )
+            )
+        if spec.max_null_fraction < 1.0:  # features that may legitimately be all null (wind_gust) are not checked
+            mostly = 1.0 - max(limit, spec.max_null_fraction)
+            expectations.append(E.ExpectColumnValuesToNotBeNull(column=name, mostly=mostly, meta=_level(BATCH)))
+    return gx.ExpectationSuite(name="scoring_set", expectations=expectations, meta={"day": str(day)})
+
+
+def predictions_suite(day: date, version: str, input_rows: int) -> gx.ExpectationSuite:
+    """Suite for the staged predictions of (`day`, model `version`), before they are published.
+
+    Batch-level: exactly one prediction per scoring-set row (`input_rows`), unique keys.
+    Row-level: a probability in [0, 1] and a decision on every row, the pinned model version.
+    """
+    import great_expectations as gx
+
+    from mlops.inference.scoring_set import key_columns
+
+    E = gx.expectations
+    expectations: list[Any] = [
+        E.ExpectTableRowCountToEqual(value=input_rows, meta=_level(BATCH)),
+        _unique(key_columns()),
+        E.ExpectColumnValuesToNotBeNull(column="probability", meta=_level(ROW)),
+        E.ExpectColumnValuesToBeBetween(column="probability", min_value=0.0, max_value=1.0, meta=_level(ROW)),
+        E.ExpectColumnValuesToNotBeNull(column="predicted_delayed", meta=_level(ROW)),
+        E.ExpectColumnValuesToBeInSet(column="model_version", value_set=[str(version)], meta=_level(ROW)),
+    ]
+    return gx.ExpectationSuite(name="predictions", expectations=expectations, meta={"day": str(day)})

@@ -18,19 +18,24 @@ class QualityGateOperator(BaseOperator):
     (success, evaluated, failed expectations, quarantined rows) goes to XCom.
 
     Args:
-        gate: "landing" (a landing dataset) or "features" (a staged feature table).
+        gate: "landing" (a landing dataset), "features" (a staged feature table), "scoring_set" or
+            "predictions" (batch inference's staged inputs and outputs).
         target: the dataset or table name (templated).
         day: data date, templated (default `{{ ds }}`).
+        model_version: the model version whose predictions the "predictions" gate checks (templated).
     """
 
-    template_fields: Sequence[str] = ("gate", "target", "day")
+    template_fields: Sequence[str] = ("gate", "target", "day", "model_version")
     ui_color = "#e2f0d9"
 
-    def __init__(self, *, gate: str, target: str, day: str = "{{ ds }}", **kwargs: Any) -> None:
+    def __init__(
+        self, *, gate: str, target: str, day: str = "{{ ds }}", model_version: str | None = None, **kwargs: Any
+    ) -> None:
         super().__init__(**kwargs)
         self.gate = gate
         self.target = target
         self.day = day
+        self.model_version = model_version
 
     def execute(self, context: Context) -> dict[str, Any]:
         from mlops.config import load_settings
@@ -38,9 +43,9 @@ class QualityGateOperator(BaseOperator):
         from mlops.quality.pipeline_gates import GateFailedError, GateRequest, run_named_gate
 
         settings = load_settings()
-        req = GateRequest(
-            settings, Lakehouse.from_settings(settings), self.target, date.fromisoformat(self.day), context["run_id"]
-        )
+        version = None if self.model_version in (None, "", "None") else str(self.model_version)
+        day = date.fromisoformat(str(self.day)[:10])
+        req = GateRequest(settings, Lakehouse.from_settings(settings), self.target, day, context["run_id"], version)
         try:
             result = run_named_gate(self.gate, req)
         except GateFailedError as exc:

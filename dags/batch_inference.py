@@ -1,0 +1,129 @@
+"""
+# batch_inference
+
+Scores the data date's scheduled flights with the champion model and appends the predictions.
+
+**Triggers.** Daily (`schedules.batch_inference`; the run for day D scores the flights scheduled on
+D); also whenever the champion alias moves, if `inference.on_champion_change` is true (such a run has
+no logical date and scores the latest date with features); manually or as a backfill with the form
+below.
+
+**Steps.**
+1. `resolve_model`: pins the model version once (`model_version`: `champion` now,
+   `champion_of_the_time` for the data date, or a number). Every later task uses this pinned
+   version, so a promotion during the run cannot mix versions. No champion: the run is skipped,
+   with the reason in the log and in `monitoring.inference_runs`.
+2. `build_scoring_set` (Spark): the date's scheduled flights with point-in-time features as of each
+   prediction time (the same join as training), staged in `staging.scoring_set`. Already published
+   by this version: skipped ("already scored"). No flights that day: skipped, recorded as `empty`.
+3. `validate_scoring_set` (GX): keys unique and non-null, prediction times in the day, known origin
+   and carrier, feature ranges, null fraction per feature <= `inference.max_feature_null_fraction`.
+4. `score`: checks the features against the model signature (a mismatch fails naming the columns,
+   nothing written), then scores with the `spark` engine (`mlflow.pyfunc.spark_udf`) or the `arrow`
+   engine (Arrow record batches streamed from Delta through the model in process, bounded memory),
+   per `inference.engine` (`auto`: arrow below `inference.spark_min_rows` rows). Both engines give
+   identical probabilities.
+5. `validate_predictions` (GX): one prediction per scoring-set row, probabilities in [0, 1], no nulls.
+6. `publish`: appends to `gold.predictions` (flight key, prediction time, probability, decision at
+   `inference.decision_threshold`, model name, version, run id, scored-at, Airflow run id) and
+   `monitoring.inference_log` (the feature values scored), once per (date, model version): a rerun
+   adds nothing; another version adds its own rows beside the old ones (append-only history).
+
+**Backfill.** `airflow backfill create --dag-id batch_inference --from-date 2013-01-22
+--to-date 2013-01-28 --dag-run-conf '{"model_version": "champion_of_the_time"}'`, or one date with
+*Trigger DAG w/ config* (`date`, `model_version`, `engine`).
+
+**When it fails:** features not yet published for the date (retries; run `feature_refresh`), a gate
+refusal or signature mismatch (no retry: fix the data or the model), MLflow or Spark errors (retry).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from airflow.sdk import AssetOrTimeSchedule, Param, dag
+
+from mlops_airflow.assets import champion_asset, table_asset
+from mlops_airflow.operators.inference import (
+    RESOLVE_TASK,
+    BatchScoreOperator,
+    BuildScoringSetOperator,
+    PublishPredictionsOperator,
+    ResolveScoringModelOperator,
+)
+from mlops_airflow.operators.quality import QualityGateOperator
+from mlops_airflow.scheduling import DEFAULT_ARGS, dag_settings, data_interval_schedule
+
+SETTINGS = dag_settings()
+PREDICTIONS = table_asset("gold.predictions")
+INFERENCE_LOG = table_asset("monitoring.inference_log")
+DAY = f"{{{{ ti.xcom_pull(task_ids='{RESOLVE_TASK}')['date'] }}}}"
+VERSION = f"{{{{ ti.xcom_pull(task_ids='{RESOLVE_TASK}')['version'] }}}}"
+SOURCE = f"{{{{ ti.xcom_pull(task_ids='{RESOLVE_TASK}')['source'] }}}}"
+
+
+def _schedule():
+    timetable = data_interval_schedule(SETTINGS.schedules.batch_inference)
+    if not SETTINGS.inference.on_champion_change:
+        return timetable
+    champion = champion_asset(SETTINGS.mlflow.model_name)
+    return AssetOrTimeSchedule(timetable=timetable, assets=champion) if timetable else champion
+
+
+@dag(
+    schedule=_schedule(),
+    start_date=datetime(2013, 1, 1),
+    catchup=False,
+    max_active_runs=1,
+    default_args=DEFAULT_ARGS,
+    tags=["mlops", "inference"],
+    doc_md=__doc__,
+    params={
+        "date": Param(
+            None,
+            type=["null", "string"],
+            format="date",
+            title="Date to score",
+            description="Flights scheduled on this date; empty: the run's logical date.",
+        ),
+        "model_version": Param(
+            "champion",
+            type="string",
+            pattern=r"^(champion|champion_of_the_time|[1-9][0-9]*)$",
+            title="Model version",
+            description="champion (now), champion_of_the_time (for the date) or a version number.",
+        ),
+        "engine": Param(
+            "config",
+            type="string",
+            enum=["config", "spark", "arrow"],
+            title="Scoring engine",
+            description="config: inference.engine from the environment's config.",
+        ),
+    },
+)
+def batch_inference():
+    resolve = ResolveScoringModelOperator(
+        task_id=RESOLVE_TASK,
+        day="{{ params.date or (ds if dag_run.logical_date else '') }}",
+        model_version="{{ params.model_version }}",
+    )
+    stage = BuildScoringSetOperator(task_id="build_scoring_set", day=DAY, model_version=VERSION)
+    gate_inputs = QualityGateOperator(
+        task_id="validate_scoring_set", gate="scoring_set", target="staging.scoring_set", day=DAY
+    )
+    score = BatchScoreOperator(task_id="score", day=DAY, model_version=VERSION, engine="{{ params.engine }}")
+    gate_outputs = QualityGateOperator(
+        task_id="validate_predictions", gate="predictions", target="gold.predictions", day=DAY, model_version=VERSION
+    )
+    publish = PublishPredictionsOperator(
+        task_id="publish",
+        day=DAY,
+        model_version=VERSION,
+        model_source=SOURCE,
+        outlets=[PREDICTIONS, INFERENCE_LOG],
+    )
+    resolve >> stage >> gate_inputs >> score >> gate_outputs >> publish
+
+
+batch_inference()

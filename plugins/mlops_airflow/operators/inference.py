@@ -1,0 +1,266 @@
+"""Batch-inference operators: pin the model, stage the scoring set, score (Spark or Arrow), publish.
+
+The model is resolved once, by the first task, and every later task receives the pinned version
+through XCom: a promotion during the run cannot mix two versions in one date's predictions.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import date
+from typing import TYPE_CHECKING, Any
+
+from airflow.sdk import BaseOperator, Context
+
+from mlops_airflow.common import DEFAULT_SPARK_CONN_ID, emit_asset_metadata, spark_for_task
+
+if TYPE_CHECKING:
+    from mlops.config import Settings
+    from mlops.inference import ScoringModel
+    from mlops.lakehouse import Lakehouse
+
+RESOLVE_TASK = "resolve_model"
+
+
+def _empty(value: Any) -> bool:
+    return value is None or str(value).strip() in ("", "None")
+
+
+def _parse_day(value: Any, name: str = "date") -> date:
+    from airflow.sdk.exceptions import AirflowFailException
+
+    try:
+        return date.fromisoformat(str(value).strip()[:10])
+    except ValueError:
+        raise AirflowFailException(f"{name} must be a date YYYY-MM-DD, got {value!r}") from None
+
+
+def _env() -> tuple[Settings, Lakehouse]:
+    from mlops.config import load_settings
+    from mlops.lakehouse import Lakehouse
+
+    settings = load_settings()
+    return settings, Lakehouse.from_settings(settings)
+
+
+def _pinned(settings: Settings, version: Any) -> ScoringModel:
+    """The pinned version as a ScoringModel (registry lookup of its run id)."""
+    from airflow.sdk.exceptions import AirflowFailException
+    from mlflow import MlflowClient
+
+    from mlops.inference import ScoringModel
+    from mlops.registry import RegistryInputError, get_version
+
+    if _empty(version):
+        raise AirflowFailException(f"No model version from {RESOLVE_TASK}; it must run (and succeed) first")
+    try:
+        mv = get_version(MlflowClient(tracking_uri=settings.mlflow.tracking_uri), settings.mlflow.model_name, version)
+    except RegistryInputError as exc:
+        raise AirflowFailException(str(exc)) from exc
+    return ScoringModel(mv.name, str(mv.version), mv.run_id, "pinned")
+
+
+class ResolveScoringModelOperator(BaseOperator):
+    """Choose the data date and pin the model version that scores it; the rest of the run uses this version.
+
+    The date is `day` when given (a backfill or manual run), else the run's logical date, else (a run
+    started by a champion change has none) the latest date published in features.flight_schedule.
+    `model_version` is `champion` (the alias now), `champion_of_the_time` (the champion for that data
+    date, from monitoring.cd_decisions) or a version number. With no champion the task is skipped,
+    and so is the rest of the run, with a message and a row in monitoring.inference_runs.
+    Returns {"date", "name", "version", "run_id", "source", "uri"}.
+    """
+
+    template_fields: Sequence[str] = ("day", "model_version")
+    ui_color = "#dadaeb"
+
+    def __init__(self, *, day: str = "", model_version: str = "champion", **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.day, self.model_version = day, model_version
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
+
+        from mlops.inference import NoModelError, record_run, resolve_model
+        from mlops.registry import RegistryInputError
+
+        settings, lakehouse = _env()
+        day = self._day(lakehouse)
+        selector = "champion" if _empty(self.model_version) else str(self.model_version)
+        try:
+            model = resolve_model(settings, selector, day, lakehouse)
+        except NoModelError as exc:
+            message = f"Skipping batch inference for {day}: {exc}"
+            row = {
+                "flight_date": day,
+                "outcome": "no_model",
+                "message": message,
+                "model_name": settings.mlflow.model_name,
+            }
+            record_run(lakehouse, row, context["run_id"])
+            raise AirflowSkipException(message) from exc
+        except (RegistryInputError, ValueError) as exc:
+            raise AirflowFailException(str(exc)) from exc
+        self.log.info(
+            "Scoring %s with %s v%s (%s), pinned as %s", day, model.name, model.version, model.source, model.uri
+        )
+        return {"date": day.isoformat(), **model.summary()}
+
+    def _day(self, lakehouse: Lakehouse) -> date:
+        from mlops.inference import FeaturesNotReadyError
+        from mlops.training import TrainingDataError, default_window_end
+
+        if not _empty(self.day):
+            return _parse_day(self.day)
+        try:
+            latest = default_window_end(lakehouse)
+        except TrainingDataError as exc:
+            raise FeaturesNotReadyError(str(exc)) from exc
+        self.log.info("No logical date (a run started by a champion change): scoring the latest date %s", latest)
+        return latest
+
+
+class BuildScoringSetOperator(BaseOperator):
+    """Stage the date's scheduled flights with point-in-time features in staging.scoring_set (Spark).
+
+    Skips the rest of the run, recording why in monitoring.inference_runs, when the pinned version
+    already published this date (a rerun changes nothing) or when the date has no scheduled flights.
+    Fails (and retries) when the date's features are not published yet.
+    """
+
+    template_fields: Sequence[str] = ("day", "model_version")
+    ui_color = "#fde9d9"
+
+    def __init__(
+        self, *, day: str, model_version: str, spark_conn_id: str | None = DEFAULT_SPARK_CONN_ID, **kwargs: Any
+    ) -> None:
+        super().__init__(**kwargs)
+        self.day, self.model_version, self.spark_conn_id = day, model_version, spark_conn_id
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        from airflow.sdk.exceptions import AirflowSkipException
+
+        from mlops.inference import SCORING_SET, already_published, build_scoring_set, record_run
+
+        settings, lakehouse = _env()
+        day, model = _parse_day(self.day), _pinned(settings, self.model_version)
+        base = {"flight_date": day, "model_name": model.name, "model_version": model.version}
+        if already_published(lakehouse, day, model.version):
+            message = f"{day} is already scored by {model.name} v{model.version}: nothing to do"
+            record_run(lakehouse, {**base, "outcome": "already_scored", "message": message}, context["run_id"])
+            raise AirflowSkipException(message)
+        spark = spark_for_task(settings, self.spark_conn_id, f"{self.dag_id}.{self.task_id}")
+        staged = build_scoring_set(spark, lakehouse, settings, day)
+        self.log.info(
+            "Staged %d rows in %s for %s; PIT matches per table: %s", staged.rows, SCORING_SET, day, staged.pit
+        )
+        if staged.rows == 0:
+            message = f"No scheduled flights on {day} in features.flight_schedule: nothing to score"
+            record_run(lakehouse, {**base, "outcome": "empty", "message": message, "rows": 0}, context["run_id"])
+            raise AirflowSkipException(message + " (recorded in monitoring.inference_runs)")
+        return staged.summary()
+
+
+class BatchScoreOperator(BaseOperator):
+    """Score the staged scoring set with the pinned model version into staging.predictions.
+
+    Engine: `engine` when given, else `inference.engine` from config (`auto` picks arrow below
+    `inference.spark_min_rows` rows, spark above). The features are checked against the model's
+    signature first: a mismatch fails without retries, naming the columns, and writes nothing.
+    """
+
+    template_fields: Sequence[str] = ("day", "model_version", "engine")
+    ui_color = "#c6dbef"
+
+    def __init__(
+        self,
+        *,
+        day: str,
+        model_version: str,
+        engine: str = "",
+        spark_conn_id: str | None = DEFAULT_SPARK_CONN_ID,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.day, self.model_version, self.engine, self.spark_conn_id = day, model_version, engine, spark_conn_id
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        from airflow.sdk.exceptions import AirflowFailException
+
+        from mlops.inference import ENGINES, SCORING_SET, ScoreRequest, SignatureMismatchError, choose_engine, score
+
+        settings, lakehouse = _env()
+        day, model = _parse_day(self.day), _pinned(settings, self.model_version)
+        rows = lakehouse.read(SCORING_SET, columns=["flight_date"], filters=[("flight_date", "=", day)]).num_rows
+        engine = choose_engine(settings, rows) if _empty(self.engine) or self.engine == "config" else self.engine
+        if engine not in ENGINES:
+            raise AirflowFailException(f"Unknown scoring engine {engine!r}; use one of {', '.join(ENGINES)}")
+        spark = (
+            spark_for_task(settings, self.spark_conn_id, f"{self.dag_id}.{self.task_id}") if engine == "spark" else None
+        )
+        self.log.info(
+            "Scoring %d rows of %s with %s v%s on the %s engine", rows, day, model.name, model.version, engine
+        )
+        request = ScoreRequest(
+            model, day, settings.inference.decision_threshold, context["run_id"], settings.inference.batch_rows
+        )
+        try:
+            result = score(lakehouse, request, engine, spark)
+        except SignatureMismatchError as exc:
+            raise AirflowFailException(str(exc)) from exc
+        self.log.info(
+            "Scored %d rows in %.1fs (%.0f rows/s)",
+            result.rows,
+            result.seconds,
+            result.rows / max(result.seconds, 1e-9),
+        )
+        return result.summary()
+
+
+class PublishPredictionsOperator(BaseOperator):
+    """Append the validated predictions to gold.predictions and monitoring.inference_log, once per (date, version).
+
+    Records the run in monitoring.inference_runs and attaches (table, version, rows, model version) to
+    the outlet assets' events.
+    """
+
+    template_fields: Sequence[str] = ("day", "model_version", "model_source")
+    ui_color = "#fff2cc"
+
+    def __init__(
+        self, *, day: str, model_version: str, model_source: str = "", score_task_id: str = "score", **kwargs: Any
+    ) -> None:
+        super().__init__(**kwargs)
+        self.day, self.model_version, self.model_source = day, model_version, model_source
+        self.score_task_id = score_task_id
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        from mlops.inference import publish, record_run
+
+        settings, lakehouse = _env()
+        day, model = _parse_day(self.day), _pinned(settings, self.model_version)
+        published = publish(lakehouse, day, model.version)
+        scored = context["ti"].xcom_pull(task_ids=self.score_task_id) or {}
+        summary = {
+            **published.summary(),
+            "date": day.isoformat(),
+            "model_name": model.name,
+            "model_version": model.version,
+        }
+        row = {
+            "flight_date": day,
+            "outcome": "scored",
+            "message": f"{published.predictions.rows} predictions appended"
+            if not published.predictions.skipped
+            else "already published",
+            "model_name": model.name,
+            "model_version": model.version,
+            "model_source": self.model_source or None,
+            "engine": scored.get("engine"),
+            "rows": published.predictions.rows,
+            "seconds": scored.get("seconds"),
+        }
+        record_run(lakehouse, row, context["run_id"])
+        emit_asset_metadata(context, self.outlets, summary)
+        self.log.info("Published %s", summary)
+        return summary
