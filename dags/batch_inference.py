@@ -107,14 +107,35 @@ def batch_inference():
         task_id=RESOLVE_TASK,
         day="{{ params.date or (ds if dag_run.logical_date else '') }}",
         model_version="{{ params.model_version }}",
+        doc_md="Pins the date and the model version (XCom) for the whole run; skips the run when there is no champion.",
     )
-    stage = BuildScoringSetOperator(task_id="build_scoring_set", day=DAY, model_version=VERSION)
+    stage = BuildScoringSetOperator(
+        task_id="build_scoring_set",
+        day=DAY,
+        model_version=VERSION,
+        doc_md="Point-in-time scoring set of the date in `staging.scoring_set`; skips when already scored or empty.",
+    )
     gate_inputs = QualityGateOperator(
-        task_id="validate_scoring_set", gate="scoring_set", target="staging.scoring_set", day=DAY
+        task_id="validate_scoring_set",
+        gate="scoring_set",
+        target="staging.scoring_set",
+        day=DAY,
+        doc_md="GX gate on the scoring set; the task log links the result and Data Docs.",
     )
-    score = BatchScoreOperator(task_id="score", day=DAY, model_version=VERSION, engine="{{ params.engine }}")
+    score = BatchScoreOperator(
+        task_id="score",
+        day=DAY,
+        model_version=VERSION,
+        engine="{{ params.engine }}",
+        doc_md="Signature check, then the spark or arrow engine into `staging.predictions`.",
+    )
     gate_outputs = QualityGateOperator(
-        task_id="validate_predictions", gate="predictions", target="gold.predictions", day=DAY, model_version=VERSION
+        task_id="validate_predictions",
+        gate="predictions",
+        target="gold.predictions",
+        day=DAY,
+        model_version=VERSION,
+        doc_md="GX gate: one prediction per input row, probabilities in [0, 1], no nulls.",
     )
     publish = PublishPredictionsOperator(
         task_id="publish",
@@ -122,6 +143,7 @@ def batch_inference():
         model_version=VERSION,
         model_source=SOURCE,
         outlets=[PREDICTIONS, INFERENCE_LOG],
+        doc_md="Appends to `gold.predictions` and `monitoring.inference_log` once per (date, model version).",
     )
     resolve >> stage >> gate_inputs >> score >> gate_outputs >> publish
 

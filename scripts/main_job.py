@@ -17,6 +17,9 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 PIPELINES_PER_DAY = ("feature_refresh",)
+SCORE_DAYS = 7  # the window's last week is scored by the model trained on the weeks before it
+MIN_TRAIN_DAYS = 14
+INFERENCE_CONF = {"date": None, "model_version": "champion", "engine": "config"}
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -101,20 +104,30 @@ def main(argv: list[str] | None = None) -> int:
     say(f"Landed {len(landed)} file(s) under {settings.lakehouse.landing_root}")
 
     dags = load_dags(log_path)
-    failures = []
-    last = start + timedelta(days=days - 1)
-    for offset in range(days):
+    failures: list = []
+    score_days = SCORE_DAYS if days >= SCORE_DAYS + MIN_TRAIN_DAYS else 0
+    train_days = days - score_days
+    for offset in range(train_days):
         for dag_id in PIPELINES_PER_DAY:
             run_step(dags, dag_id, start + timedelta(days=offset), log_path, failures)
     if not failures:
-        # Train on the whole replayed window (its last days are held out for evaluation).
-        conf = {"window_end": last.isoformat(), "window_days": days, "reason": "main job"}
-        trained = run_step(dags, "model_training", last + timedelta(days=1), log_path, failures, conf)
+        # Train on the first part of the window (its last days held out for evaluation), deploy, then
+        # replay the rest the way production runs: each day's features, then that day's predictions.
+        trained_to = start + timedelta(days=train_days - 1)
+        conf = {"window_end": trained_to.isoformat(), "window_days": train_days, "reason": "main job"}
+        trained = run_step(dags, "model_training", trained_to + timedelta(days=1), log_path, failures, conf)
         version = latest_trained_version(settings) if trained else None
         if version:
             # The scheduler would start model_promotion from the model-registered asset event; dag.test
             # starts no downstream DAGs, so the main job passes the new version explicitly.
-            run_step(dags, "model_promotion", last + timedelta(days=1), log_path, failures, {"version": version})
+            run_step(dags, "model_promotion", trained_to + timedelta(days=1), log_path, failures, {"version": version})
+    if not failures:
+        for offset in range(train_days, days):
+            day = start + timedelta(days=offset)
+            for dag_id in PIPELINES_PER_DAY:
+                run_step(dags, dag_id, day, log_path, failures)
+            # A full conf each time: in-process dag.test runs share the DAG's Param objects.
+            run_step(dags, "batch_inference", day, log_path, failures, dict(INFERENCE_CONF))
     summarise(settings, time.monotonic() - started, log_path)
     if failures:
         say(f"{len(failures)} DAG run(s) did not succeed: {failures}. See {log_path} and the Airflow UI.")
@@ -135,6 +148,7 @@ def summarise(settings, elapsed: float, log_path: Path) -> None:
             say(f"  {name:<32} version {table.version():>4}  rows {table.count():>9,}")
     say(f"Quality results and Data Docs: {root / '_quality'}")
     summarise_models(settings, lakehouse)
+    summarise_predictions(lakehouse)
     say("Look at it: `make ui`, then Airflow at http://localhost:8080 and MLflow at http://localhost:5000")
 
 
@@ -173,6 +187,34 @@ def summarise_models(settings, lakehouse) -> None:
         say(f"Champion: {settings.mlflow.model_name} v{champion.version} (alias @champion in the MLflow registry)")
     except Exception as exc:  # noqa: BLE001 - MLflow raises RestException/MlflowException alike; report it
         say(f"No champion yet: {exc}")
+
+
+def summarise_predictions(lakehouse) -> None:
+    """Predictions per date and, since the replay knows the outcomes, their out-of-time ROC AUC."""
+    if not lakehouse.exists("gold.predictions"):
+        return
+    from sklearn.metrics import roc_auc_score
+
+    from mlops.features.registry import DELAY_THRESHOLD_MINUTES, FLIGHT_KEY
+
+    predictions = lakehouse.read_pandas("gold.predictions")
+    if predictions.empty:
+        return
+    first, last = predictions["flight_date"].min(), predictions["flight_date"].max()
+    flights = lakehouse.read_pandas(
+        "bronze.flights", columns=[*FLIGHT_KEY, "arr_delay"], filters=[("date", ">=", first), ("date", "<=", last)]
+    )
+    flights["delayed"] = (flights["arr_delay"] > DELAY_THRESHOLD_MINUTES) | flights["arr_delay"].isna()
+    scored = predictions.merge(flights.drop_duplicates(list(FLIGHT_KEY)), on=list(FLIGHT_KEY), how="left")
+    say(f"Predictions (gold.predictions, {len(predictions):,} rows; outcomes from bronze.flights):")
+    say(f"  {'date':<11} {'version':>7} {'rows':>6} {'mean p':>7} {'flagged':>7} {'delayed':>7} {'ROC AUC':>7}")
+    for (day, version), rows in scored.groupby(["flight_date", "model_version"]):
+        labels = rows["delayed"].fillna(True).astype(int)
+        auc = roc_auc_score(labels, rows["probability"]) if labels.nunique() == 2 else float("nan")
+        say(
+            f"  {day!s:<11} {'v' + str(version):>7} {len(rows):>6} {rows['probability'].mean():>7.3f} "
+            f"{rows['predicted_delayed'].mean():>7.1%} {labels.mean():>7.1%} {auc:>7.3f}"
+        )
 
 
 if __name__ == "__main__":

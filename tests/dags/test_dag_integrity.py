@@ -57,3 +57,19 @@ def test_feature_refresh_waits_validates_and_publishes_each_feature_table(dagbag
         assert f"{spec.short_name}.validate" in publish.upstream_task_ids
         assert [a.name for a in publish.outlets] == [spec.name]
     assert {"ingest_flights", "ingest_weather", "ingest_planes"} <= set(dag.task_ids)
+
+
+def test_batch_inference_validates_before_and_after_scoring_and_follows_the_champion(dagbag):
+    dag = dagbag.dags["batch_inference"]
+    order = ["resolve_model", "build_scoring_set", "validate_scoring_set", "score", "validate_predictions", "publish"]
+    for upstream, downstream in zip(order, order[1:], strict=False):
+        assert dag.get_task(downstream).upstream_task_ids == {upstream}
+    assert sorted(a.name for a in dag.get_task("publish").outlets) == ["gold.predictions", "monitoring.inference_log"]
+    # inference.on_champion_change is true in staging: a champion move also starts a run.
+    assets = (
+        {a.name for a in dag.timetable.asset_condition.iter_assets().values()}
+        if hasattr(dag.timetable, "asset_condition")
+        else set()
+    )
+    assert "mlflow.models.flight_delay_staging.champion" in str(dag.timetable.summary) + str(assets)
+    assert dag.params["model_version"] == "champion" and dag.max_active_runs == 1

@@ -14,6 +14,7 @@ them before they are published.
 from __future__ import annotations
 
 import logging
+import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -23,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 import pyarrow as pa
 
 from mlops.inference.scoring_set import DATE_COLUMN, SCORING_SET, model_input_frame
+from mlops.spark import delta_spark_available
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -264,10 +266,28 @@ def _score_spark(
         (F.col(PROBABILITY) >= F.lit(request.threshold)).alias("predicted_delayed"),
         *[value.alias(name) for name, value in lineage.items()],
     )
-    return lakehouse.write_spark(
-        scored,
-        STAGED_PREDICTIONS,
-        mode="replace_partition",
-        partition=_partition(request),
-        partition_by=[DATE_COLUMN, "model_version"],
-    )
+    if delta_spark_available(spark):  # the executors write the Delta table themselves
+        return lakehouse.write_spark(
+            scored,
+            STAGED_PREDICTIONS,
+            mode="replace_partition",
+            partition=_partition(request),
+            partition_by=[DATE_COLUMN, "model_version"],
+        )
+    # Without the jars, the executors write Parquet to scratch space and delta-rs streams it into one
+    # commit: nothing is collected to the driver, so the day's size is not capped by driver memory or
+    # spark.driver.maxResultSize (collecting 3.4M scored rows exceeds the 1 GB default).
+    import pyarrow.dataset as ds
+
+    out_schema = predictions_schema(schema)
+    with tempfile.TemporaryDirectory(prefix="mlops-scored-") as folder:
+        scored.write.mode("overwrite").parquet(folder)
+        files = ds.dataset(folder, format="parquet")
+        batches = (b for b in files.to_batches(batch_size=request.batch_rows, batch_readahead=1) if b.num_rows)
+        return lakehouse.write_batches(
+            STAGED_PREDICTIONS,
+            out_schema,
+            batches,
+            partition=_partition(request),
+            partition_by=[DATE_COLUMN, "model_version"],
+        )
