@@ -132,7 +132,9 @@ class InferenceSettings(_Frozen):
     engine: Literal["auto", "spark", "arrow"] = "auto"
     spark_min_rows: int = Field(5_000_000, ge=1)
     batch_rows: int = Field(131_072, ge=1_000)  # rows per Arrow record batch in the arrow engine
-    decision_threshold: float = Field(0.5, gt=0.0, lt=1.0)  # predicted_delayed = probability >= threshold
+    # predicted_delayed = probability >= threshold. About 20-35% of flights are delayed, and probabilities
+    # centre near that rate: 0.5 would flag almost none, 0.3 flags those likelier than usual to be late.
+    decision_threshold: float = Field(0.3, gt=0.0, lt=1.0)
     on_champion_change: bool = True  # batch_inference also runs when the champion alias moves
     # Scoring-set gate, per model input: nulls are normal (no pressure reading, a plane that has not flown
     # in 24 h: ~50% each in January), an input that is almost always null means a broken upstream join.

@@ -69,3 +69,9 @@ def test_batch_inference_validates_before_and_after_scoring_and_follows_the_cham
     condition = dag.timetable.asset_condition
     assert getattr(condition, "name", None) == "mlflow.models.flight_delay_staging.champion"
     assert dag.params["model_version"] == "champion" and dag.max_active_runs == 1
+    # The version is pinned once: every later task takes it from resolve_model's XCom, never from the alias,
+    # so a promotion during the run cannot mix two versions in one date's predictions.
+    for task_id in order[1:]:
+        version = getattr(dag.get_task(task_id), "model_version", None)
+        if task_id != "validate_scoring_set":
+            assert "xcom_pull(task_ids='resolve_model')['version']" in str(version), task_id
