@@ -1,0 +1,1 @@
+"""Monitoring: reference profiles, drift statistics from binned counts, performance on late labels."""
