@@ -141,12 +141,30 @@ class InferenceSettings(_Frozen):
     max_feature_null_fraction: float = Field(0.9, ge=0.0, le=1.0)
 
 
-class MonitoringSettings(_Frozen):
-    """Drift and performance thresholds."""
+class DriftThresholds(_Frozen):
+    """Per-feature override of the drift thresholds (unset keys keep the defaults)."""
 
-    psi_threshold: float = Field(0.2, gt=0.0)
-    drifted_share_threshold: float = Field(0.3, gt=0.0, le=1.0)
-    min_roc_auc: float = Field(0.6, gt=0.0, lt=1.0)
+    psi: float | None = Field(None, gt=0.0)
+    wasserstein: float | None = Field(None, gt=0.0)
+    jensen_shannon: float | None = Field(None, gt=0.0)
+
+
+class MonitoringSettings(_Frozen):
+    """Reference profiles, drift and performance thresholds."""
+
+    profile_bins: int = Field(100, ge=10, le=1000)  # numeric quantile bins kept in a reference profile
+    top_categories: int = Field(30, ge=1)  # categories kept per categorical feature; the rest pool as __other__
+    psi_threshold: float = Field(0.2, gt=0.0)  # on reference deciles (numeric) or categories
+    wasserstein_threshold: float = Field(0.1, gt=0.0)  # Wasserstein distance / reference std
+    jensen_shannon_threshold: float = Field(0.1, gt=0.0)
+    feature_thresholds: dict[str, DriftThresholds] = Field(default_factory=dict)
+    drifted_share_threshold: float = Field(0.3, gt=0.0, le=1.0)  # dataset drift: share of drifted features
+    drift_window_days: int = Field(1, ge=1)  # scored days compared with the reference per run
+    label_lag_days: int = Field(1, ge=0)  # performance is measured this many days back (outcomes arrive late)
+    performance_window_days: int = Field(7, ge=1)
+    min_roc_auc: float = Field(0.6, gt=0.0, lt=1.0)  # per performance window
+    violation_k: int = Field(2, ge=1)  # a breach: k of the last n windows below min_roc_auc, the latest included
+    violation_n: int = Field(3, ge=1)
 
 
 class Schedules(_Frozen):

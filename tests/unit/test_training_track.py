@@ -95,6 +95,27 @@ def test_train_model_appends_its_metrics_to_training_runs(trained, lake):
     assert row["test_roc_auc"] == pytest.approx(trained.metrics["test_roc_auc"])
 
 
+def test_train_model_stores_a_reference_profile_with_the_model_and_in_delta(trained, client, lake):
+    import mlflow
+
+    from mlops.monitoring.profile import PREDICTION, ReferenceProfile
+    from mlops.monitoring.reference import ARTIFACT, REFERENCE_PROFILES, load_reference
+    from mlops.training.model import feature_columns
+
+    logged = ReferenceProfile.from_json(mlflow.artifacts.load_text(f"runs:/{trained.run_id}/{ARTIFACT}"))
+    stored = load_reference(lake, trained.model_name, trained.version)
+    names = [f.name for f in stored.features]
+    assert names == [*feature_columns(), PREDICTION] == [f.name for f in logged.features]
+    rows = sum(trained.rows.values())
+    distance = stored.feature("distance")
+    assert distance.kind == "numeric" and distance.rows == rows and len(distance.edges) == len(distance.counts) + 1
+    carrier = stored.feature("carrier")
+    assert carrier.kind == "categorical" and sum(carrier.counts) + carrier.nulls == rows
+    assert 0 < stored.feature(PREDICTION).mean < 1
+    assert stored.feature("distance").counts == logged.feature("distance").counts
+    assert lake.read(REFERENCE_PROFILES).num_rows == len(names)
+
+
 def test_train_model_refuses_an_empty_window_and_registers_nothing(spark, lake, settings, client, trained):
     before = _versions(client, settings)
     with pytest.raises(TrainingDataError, match="Empty training window"):

@@ -19,6 +19,7 @@ from mlops.features.registry import (
     AIRCRAFT_STATS,
     DELAY_THRESHOLD_MINUTES,
     EXISTENCE_TAIL_HOURS,
+    FLIGHT_KEY,
     FLIGHT_SCHEDULE,
     ORIGIN_WEATHER,
     OUTCOME_BUFFER_MINUTES,
@@ -74,6 +75,12 @@ def origin_weather(weather: pd.DataFrame, day: date) -> pd.DataFrame:
         if spec.name in WEATHER_FEATURES and spec.min_value is not None:
             rows[spec.name] = rows[spec.name].where(rows[spec.name].between(spec.min_value, spec.max_value))
     return _finish(rows[["origin", "obs_ts", *WEATHER_FEATURES]], ORIGIN_WEATHER, day)
+
+
+def flight_outcomes(flights: pd.DataFrame) -> pd.DataFrame:
+    """Flight key, when the outcome became known (`known_s`, epoch seconds) and `delayed` (0/1) per flight."""
+    events = outcome_events(flights)
+    return flights[list(FLIGHT_KEY)].assign(known_s=events["known_s"].to_numpy(), delayed=events["delayed"].to_numpy())
 
 
 def outcome_events(flights: pd.DataFrame) -> pd.DataFrame:

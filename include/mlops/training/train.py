@@ -152,6 +152,7 @@ def log_and_register(
     """One MLflow run with everything about the model; then a new registry version and an audit row."""
     import mlflow
 
+    from mlops.monitoring.reference import log_reference, store_reference
     from mlops.tracking import ensure_experiment
     from mlops.training.evaluate import plot_curves
     from mlops.training.track import (
@@ -179,8 +180,11 @@ def log_and_register(
         plots = plot_curves(y, fitted.test_scores, Path(scratch))
         log_evaluation_artifacts(fitted.evaluation, fitted.tuning, plots, fitted.importance)
         info = log_model(fitted.model, training.part("test"))
+        reference = _reference_profile(settings, training, fitted)
+        log_reference(reference)
         version = register_version(settings, info.model_uri, run.info.run_id, training, fitted.evaluation, tags)
         mlflow.set_tag("mlops.model_version", version.version)
+    store_reference(lakehouse, reference, str(version.version), run.info.run_id)
     result = TrainingResult(
         settings.mlflow.model_name,
         str(version.version),
@@ -192,6 +196,17 @@ def log_and_register(
     )
     append_training_run(lakehouse, _audit_row(settings, request, result, tags["mlops.code_version"]))
     return result
+
+
+def _reference_profile(settings: Settings, training: TrainingSet, fitted: FittedModel) -> Any:
+    """What monitoring compares with: the training set's model inputs and the model's probabilities on them."""
+    from mlops.monitoring.reference import build_reference
+    from mlops.training.model import feature_columns, model_inputs
+
+    inputs = model_inputs(training.frame)
+    probabilities = fitted.model.predict_proba(inputs)[:, 1]
+    source = f"training set {training.window.describe()}, {len(inputs):,} rows"
+    return build_reference(settings, inputs, probabilities, feature_columns(), source)
 
 
 def _params(

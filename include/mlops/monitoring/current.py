@@ -1,0 +1,41 @@
+"""Current data in the reference's bins: streamed from monitoring.inference_log, one Arrow batch at a time."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from mlops.monitoring.profile import PREDICTION, BinCounter, FeatureProfile, ReferenceProfile
+
+INFERENCE_LOG = "monitoring.inference_log"
+COLUMN_OF = {PREDICTION: "probability"}  # profile name -> inference_log column
+
+
+def current_profiles(
+    lakehouse, reference: ReferenceProfile, first: date, last: date, model_version: str, batch_rows: int = 131_072
+) -> tuple[dict[str, FeatureProfile], int]:
+    """Counts of what `model_version` scored for flight dates [first, last], in the reference's bins; and rows read.
+
+    Only counts are kept, whatever the number of rows: memory is one batch plus the bins.
+    """
+    import pyarrow as pa
+    import pyarrow.dataset as ds
+
+    if not lakehouse.exists(INFERENCE_LOG):
+        return {}, 0
+    dataset = lakehouse.table(INFERENCE_LOG).to_pyarrow_dataset()
+    counters = {
+        f.name: BinCounter(f) for f in reference.features if COLUMN_OF.get(f.name, f.name) in dataset.schema.names
+    }
+    where = (
+        (ds.field("flight_date") >= pa.scalar(first, pa.date32()))
+        & (ds.field("flight_date") <= pa.scalar(last, pa.date32()))
+        & (ds.field("model_version") == str(model_version))
+    )
+    columns = sorted({COLUMN_OF.get(name, name) for name in counters})
+    rows = 0
+    scanner = dataset.scanner(columns=columns, filter=where, batch_size=batch_rows, batch_readahead=1)
+    for batch in scanner.to_batches():
+        rows += batch.num_rows
+        for name, counter in counters.items():
+            counter.add(batch.column(COLUMN_OF.get(name, name)))
+    return {name: counter.profile() for name, counter in counters.items()}, rows
