@@ -167,6 +167,23 @@ class MonitoringSettings(_Frozen):
     violation_n: int = Field(3, ge=1)
 
 
+class RetrainingSettings(_Frozen):
+    """Guardrails of drift-triggered retraining (counted on the data clock: flight dates, not wall time)."""
+
+    enabled: bool = True  # false: signals are recorded as declined, training is never triggered
+    signal_kinds: tuple[Literal["data_drift", "prediction_drift", "performance"], ...] = (
+        "data_drift",
+        "prediction_drift",
+        "performance",
+    )
+    cooldown_days: int = Field(7, ge=0)  # since the data the last model was trained up to
+    min_new_labelled_rows: int = Field(1000, ge=0)  # flights since that date with known outcomes
+    max_retrains: int = Field(2, ge=1)  # drift-triggered retrains allowed ...
+    period_days: int = Field(30, ge=1)  # ... per this many days
+    poke_seconds: int = Field(60, ge=1)  # how often the deferred sensor looks for a signal
+    wait_hours: int = Field(24, ge=1)  # a sensor run ends (skipped) after this long without a signal
+
+
 class Schedules(_Frozen):
     """Cron presets or expressions per pipeline; null disables the time schedule."""
 
@@ -191,6 +208,7 @@ class Settings(_Frozen):
     promotion: PromotionSettings = PromotionSettings()
     inference: InferenceSettings = InferenceSettings()
     monitoring: MonitoringSettings = MonitoringSettings()
+    retraining: RetrainingSettings = RetrainingSettings()
     schedules: Schedules = Schedules()
 
     @model_validator(mode="after")

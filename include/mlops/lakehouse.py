@@ -337,6 +337,12 @@ class Lakehouse:
         writer: WriterId | None,
     ) -> WriteResult:
         """Append to the snapshot `dt` (or create the table) in one commit carrying the writer's txn."""
+        if dt is None:
+            untyped = [f.name for f in arrow.schema if pa.types.is_null(f.type)]
+            if untyped:
+                raise SchemaMismatchError(
+                    f"Cannot create {name}: columns {untyped} have no type (every value is null); give them a type"
+                )
         target = dt if dt is not None else self.uri(name)
         partitions = list(partition_by) if partition_by else None
         options = {"storage_options": self.storage_options or None, "commit_properties": _commit_properties(writer)}

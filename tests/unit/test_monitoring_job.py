@@ -114,3 +114,17 @@ def test_a_version_without_reference_profile_is_refused(env):
 )
 def test_violation_rule_k_of_n_with_the_latest(values, expected):
     assert violation(values, 0.6, k=2, n=3) is expected
+
+
+def test_gate_refuses_an_impossible_statistic(env):
+    from dataclasses import replace
+
+    from mlops.monitoring.drift import DatasetDrift
+    from mlops.monitoring.job import _validate
+    from mlops.quality.pipeline_gates import GateFailedError
+
+    good = run_monitoring(env.lake, env.settings, STABLE, env.version, "run_gate")
+    broken = replace(good.drift.features[0], psi=-1.0, p_value=1.5)
+    bad = replace(good, drift=DatasetDrift((broken, *good.drift.features[1:]), 0.0, 0.3))
+    with pytest.raises(GateFailedError, match="expect_column_values_to_be_between on column psi"):
+        _validate(env.settings, bad)

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 from mlops.lakehouse import WriterId
 from mlops.monitoring.drift import DatasetDrift, dataset_drift
 from mlops.monitoring.performance import Performance, labelled_predictions, measure, violation
-from mlops.monitoring.profile import PREDICTION
+from mlops.monitoring.profile import PREDICTION, FeatureProfile, ReferenceProfile
 
 if TYPE_CHECKING:
     from mlops.config import Settings
@@ -61,6 +61,8 @@ class MonitoringResult:
     window_performance: Performance | None
     signals: tuple[Signal, ...] = ()
     notes: tuple[str, ...] = field(default_factory=tuple)
+    reference: ReferenceProfile | None = field(default=None, repr=False)
+    currents: dict[str, FeatureProfile] = field(default_factory=dict, repr=False)
 
     def summary(self) -> dict[str, Any]:
         """Small dict for XCom and the alert text."""
@@ -111,11 +113,38 @@ def run_monitoring(
     window_perf = measure(frame, window_first, labelled_day, model_version, total)
     signals = _signals(lakehouse, settings, drift, drift_first, day, window_perf, model_version)
     result = MonitoringResult(
-        day, name, str(model_version), drift, rows, day_perf, window_perf, tuple(signals), tuple(notes)
-    )
+        day, name, str(model_version), drift, rows, day_perf, window_perf, tuple(signals), tuple(notes),
+        reference, currents,
+    )  # fmt: skip
+    _validate(settings, result)
     _write(lakehouse, result, run_id)
     log.info("Monitoring %s: %s", day, result.summary())
     return result
+
+
+def _validate(settings: Settings, result: MonitoringResult) -> None:
+    """GX gates on the rows about to be appended (fail mode: a broken statistic must not be stored).
+
+    Raises:
+        GateFailedError: naming the failed expectations; nothing was written.
+    """
+    import pandas as pd
+
+    from mlops.quality.gate import run_gate
+    from mlops.quality.pipeline_gates import GateFailedError, quality_store
+    from mlops.quality.suites import feature_drift_suite, model_performance_suite
+
+    checks = []
+    if result.drift is not None:
+        rows = [{**f.as_row(), "dataset_drifted_share": result.drift.drifted_share} for f in result.drift.features]
+        checks.append((FEATURE_DRIFT, pd.DataFrame(rows), feature_drift_suite(result.day)))
+    performance = [p.as_row() | {"granularity": g} for g, p in (("day", result.day_performance),
+                                                                 ("window", result.window_performance))]  # fmt: skip
+    checks.append((MODEL_PERFORMANCE, pd.DataFrame(performance), model_performance_suite(result.day)))
+    for table, frame, suite in checks:
+        gate = run_gate(frame, suite, mode="fail", store_dir=quality_store(settings), asset_name=table)
+        if not gate.success:
+            raise GateFailedError(gate.message(), gate)
 
 
 def _signals(

@@ -262,3 +262,39 @@ def predictions_suite(day: date, version: str, input_rows: int) -> gx.Expectatio
         E.ExpectColumnValuesToBeInSet(column="model_version", value_set=[str(version)], meta=_level(ROW)),
     ]
     return gx.ExpectationSuite(name="predictions", expectations=expectations, meta={"day": str(day)})
+
+
+def feature_drift_suite(day: date) -> gx.ExpectationSuite:
+    """Suite for one day's monitoring.feature_drift rows, before they are appended."""
+    import great_expectations as gx
+
+    E = gx.expectations
+    expectations: list[Any] = [
+        E.ExpectTableRowCountToBeBetween(min_value=1, meta=_level(BATCH)),
+        E.ExpectColumnValuesToBeUnique(column="feature", meta=_level(BATCH)),
+        *(E.ExpectColumnValuesToNotBeNull(column=c, meta=_level(BATCH)) for c in ("psi", "distance", "p_value")),
+        E.ExpectColumnValuesToBeBetween(column="psi", min_value=0, meta=_level(BATCH)),
+        E.ExpectColumnValuesToBeBetween(column="distance", min_value=0, meta=_level(BATCH)),
+        E.ExpectColumnValuesToBeBetween(column="p_value", min_value=0, max_value=1, meta=_level(BATCH)),
+        E.ExpectColumnValuesToBeInSet(column="kind", value_set=["numeric", "categorical"], meta=_level(BATCH)),
+        E.ExpectColumnValuesToBeBetween(column="dataset_drifted_share", min_value=0, max_value=1, meta=_level(BATCH)),
+    ]
+    return gx.ExpectationSuite(name="feature_drift", expectations=expectations, meta={"day": str(day)})
+
+
+def model_performance_suite(day: date) -> gx.ExpectationSuite:
+    """Suite for one day's monitoring.model_performance rows (metrics may be null when nothing is labelled)."""
+    import great_expectations as gx
+
+    E = gx.expectations
+    expectations: list[Any] = [
+        E.ExpectTableRowCountToEqual(value=2, meta=_level(BATCH)),
+        E.ExpectColumnValuesToBeInSet(column="granularity", value_set=["day", "window"], meta=_level(BATCH)),
+        E.ExpectColumnValuesToBeBetween(column="roc_auc", min_value=0, max_value=1, meta=_level(BATCH)),
+        E.ExpectColumnValuesToBeBetween(column="brier", min_value=0, max_value=1, meta=_level(BATCH)),
+        E.ExpectColumnValuesToBeBetween(column="log_loss", min_value=0, meta=_level(BATCH)),
+        E.ExpectColumnPairValuesAToBeGreaterThanB(
+            column_A="predictions", column_B="labelled", or_equal=True, meta=_level(BATCH)
+        ),
+    ]
+    return gx.ExpectationSuite(name="model_performance", expectations=expectations, meta={"day": str(day)})

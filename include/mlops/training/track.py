@@ -166,6 +166,8 @@ def append_training_run(lakehouse: Lakehouse, row: dict[str, Any]) -> WriteResul
 
     record = {**row, "recorded_at": datetime.now(UTC)}
     table = pa.Table.from_pylist([record])
+    # A plain call has no Airflow identity: keep those columns typed (string), not null-typed.
+    table = table.cast(pa.schema([f.with_type(pa.string()) if pa.types.is_null(f.type) else f for f in table.schema]))
     return lakehouse.append(TRAINING_RUNS, table, writer=WriterId(f"training_runs/{row['run_id']}"))
 
 

@@ -74,9 +74,11 @@ class ResolveScoringModelOperator(BaseOperator):
     template_fields: Sequence[str] = ("day", "model_version")
     ui_color = "#dadaeb"
 
-    def __init__(self, *, day: str = "", model_version: str = "champion", **kwargs: Any) -> None:
+    def __init__(
+        self, *, day: str = "", model_version: str = "champion", record_outcome: bool = True, **kwargs: Any
+    ) -> None:
         super().__init__(**kwargs)
-        self.day, self.model_version = day, model_version
+        self.day, self.model_version, self.record_outcome = day, model_version, record_outcome
 
     def execute(self, context: Context) -> dict[str, Any]:
         from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
@@ -97,7 +99,8 @@ class ResolveScoringModelOperator(BaseOperator):
                 "message": message,
                 "model_name": settings.mlflow.model_name,
             }
-            record_run(lakehouse, row, context["run_id"])
+            if self.record_outcome:
+                record_run(lakehouse, row, context["run_id"])
             raise AirflowSkipException(message) from exc
         except (RegistryInputError, ValueError) as exc:
             raise AirflowFailException(str(exc)) from exc

@@ -1,0 +1,87 @@
+"""
+# model_monitoring
+
+Daily health of the champion: data drift against what it learned from, performance on the labels
+that arrived since its predictions, and drift signals for `drift_retraining`.
+
+**Steps.**
+1. `resolve_model`: the champion now (no champion: the run is skipped).
+2. `monitor`: bins the day's scored inputs and predictions (`monitoring.inference_log`, streamed) in
+   the champion's reference profile (stored at training time) and computes per feature PSI, the
+   normalised Wasserstein distance and KS (numeric), PSI, Jensen-Shannon and chi-square (categorical),
+   thresholds from `monitoring.*` (per feature in `monitoring.feature_thresholds`), and the dataset rule
+   (share of drifted features >= `monitoring.drifted_share_threshold`). Joins outcomes known by the end
+   of the day to `gold.predictions`: ROC AUC, log loss, Brier for the day `monitoring.label_lag_days`
+   back and the trailing `monitoring.performance_window_days` window; a performance breach is
+   `violation_k` of the last `violation_n` windows below `min_roc_auc`, the latest included. GX gates
+   validate the rows, then they are appended to `monitoring.feature_drift`, `monitoring.model_performance`
+   and (one row per breach) `monitoring.drift_signals`. An HTML drift report with plots is written to
+   `<lakehouse>/_reports/drift/` and logged to MLflow under the champion's run (`monitoring/<date>/`).
+3. `alert`: on a breach, `MonitoringAlertNotifier`: always the task log; a webhook (connection
+   `mlops_alerts_webhook`) and email (connection `mlops_alerts_smtp`) when configured.
+
+**When it fails:** the champion has no reference profile (trained before profiles existed: retrain it),
+or a gate refused a statistic (a bug: the rows are not written). A rerun for the same day adds nothing.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from airflow.sdk import dag, task
+
+from mlops_airflow.assets import table_asset
+from mlops_airflow.operators.inference import RESOLVE_TASK, ResolveScoringModelOperator
+from mlops_airflow.operators.monitoring import MonitorModelOperator
+from mlops_airflow.scheduling import DEFAULT_ARGS, dag_settings, data_interval_schedule
+
+SETTINGS = dag_settings()
+OUTLETS = [
+    table_asset(t) for t in ("monitoring.feature_drift", "monitoring.model_performance", "monitoring.drift_signals")
+]
+
+
+@task(doc_md="On a breach, alert through MonitoringAlertNotifier (log; webhook / email when configured).")
+def alert(summary: dict, **context) -> list[str]:
+    """Send the alert when the monitoring found a breach; return where it went."""
+    from mlops_airflow.notifiers import MonitoringAlertNotifier
+
+    if not summary or not summary.get("signals"):
+        print(f"No breach for {summary.get('date') if summary else 'this run'}: no alert")
+        return []
+    notifier = MonitoringAlertNotifier(
+        text=summary["alert"], subject=f"Monitoring breach: {', '.join(summary['signals'])}"
+    )
+    notifier(context)
+    return notifier.delivered
+
+
+@dag(
+    schedule=data_interval_schedule(SETTINGS.schedules.model_monitoring),
+    start_date=datetime(2013, 1, 1),
+    catchup=False,
+    max_active_runs=1,
+    default_args=DEFAULT_ARGS,
+    tags=["mlops", "monitoring"],
+    doc_md=__doc__,
+)
+def model_monitoring():
+    resolve = ResolveScoringModelOperator(
+        task_id=RESOLVE_TASK,
+        day="{{ ds }}",
+        model_version="champion",
+        record_outcome=False,
+        doc_md="The champion to monitor; skips the run when there is none.",
+    )
+    monitor = MonitorModelOperator(
+        task_id="monitor",
+        day="{{ ds }}",
+        model_version=f"{{{{ ti.xcom_pull(task_ids='{RESOLVE_TASK}')['version'] }}}}",
+        outlets=OUTLETS,
+        doc_md="Drift, performance, signals (GX-gated), the HTML report (lakehouse and MLflow).",
+    )
+    resolve >> monitor
+    alert(monitor.output)
+
+
+model_monitoring()
