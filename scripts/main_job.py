@@ -128,6 +128,7 @@ def main(argv: list[str] | None = None) -> int:
                 run_step(dags, dag_id, day, log_path, failures)
             # A full conf each time: in-process dag.test runs share the DAG's Param objects.
             run_step(dags, "batch_inference", day, log_path, failures, dict(INFERENCE_CONF))
+            run_step(dags, "model_monitoring", day, log_path, failures)
     summarise(settings, time.monotonic() - started, log_path)
     if failures:
         say(f"{len(failures)} DAG run(s) did not succeed: {failures}. See {log_path} and the Airflow UI.")
@@ -149,6 +150,7 @@ def summarise(settings, elapsed: float, log_path: Path) -> None:
     say(f"Quality results and Data Docs: {root / '_quality'}")
     summarise_models(settings, lakehouse)
     summarise_predictions(lakehouse)
+    summarise_monitoring(lakehouse)
     say("Look at it: `make ui`, then Airflow at http://localhost:8080 and MLflow at http://localhost:5000")
 
 
@@ -215,6 +217,26 @@ def summarise_predictions(lakehouse) -> None:
             f"  {day!s:<11} {'v' + str(version):>7} {len(rows):>6} {rows['probability'].mean():>7.3f} "
             f"{rows['predicted_delayed'].mean():>7.1%} {labels.mean():>7.1%} {auc:>7.3f}"
         )
+
+
+def summarise_monitoring(lakehouse) -> None:
+    """Drifted columns and performance per monitored day, and the drift signals raised."""
+    if not lakehouse.exists("monitoring.feature_drift"):
+        return
+    drift = lakehouse.read_pandas("monitoring.feature_drift")
+    perf = lakehouse.read_pandas("monitoring.model_performance")
+    window = perf[perf["granularity"] == "window"].set_index("monitoring_date")
+    say("Monitoring (monitoring.feature_drift, monitoring.model_performance; reports under _reports/drift):")
+    say(f"  {'date':<11} {'drifted columns (of ' + str(drift['feature'].nunique()) + ')':<52} {'window ROC AUC':>14}")
+    for day, rows in drift.groupby("monitoring_date"):
+        names = ", ".join(rows.loc[rows["drifted"], "feature"].tolist()[:6]) or "-"
+        auc = window["roc_auc"].get(day, float("nan"))
+        say(f"  {day!s:<11} {str(int(rows['drifted'].sum())) + ': ' + names:<52.52} {auc:>14.3f}")
+    if lakehouse.exists("monitoring.drift_signals"):
+        signals = lakehouse.read_pandas("monitoring.drift_signals")
+        say(f"Drift signals (monitoring.drift_signals): {len(signals)}")
+        for row in signals.itertuples():
+            say(f"  {row.monitoring_date} {row.kind:<16} {row.status:<9} {row.detail[:70]}")
 
 
 if __name__ == "__main__":

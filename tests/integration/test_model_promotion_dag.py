@@ -74,7 +74,11 @@ def test_model_promotion_emits_champion_changed_event(promoted):
 
     with create_session() as session:
         asset = session.query(AssetModel).filter(AssetModel.name.like("%.champion")).one()
-        events = [e.extra for e in session.query(AssetEvent).filter(AssetEvent.asset_id == asset.id)]
+        # Other tests' DAG runs share this metadata DB: only the first promotion run's events count.
+        query = session.query(AssetEvent).filter(
+            AssetEvent.asset_id == asset.id, AssetEvent.source_run_id == promoted.first.run_id
+        )
+        events = [e.extra for e in query]
     assert {"version": promoted.version, "outcome": "promoted"}.items() <= events[0].items()
 
 

@@ -54,7 +54,11 @@ def test_model_training_emits_model_registered_event_with_metadata(trained):
     name = f"mlflow.models.{settings.mlflow.model_name}"
     with create_session() as session:
         asset = session.query(AssetModel).filter(AssetModel.name == name).one()
-        events = [e.extra for e in session.query(AssetEvent).filter(AssetEvent.asset_id == asset.id)]
+        # Other tests' DAG runs share this metadata DB: only this run's events count.
+        query = session.query(AssetEvent).filter(
+            AssetEvent.asset_id == asset.id, AssetEvent.source_run_id == run.run_id
+        )
+        events = [e.extra for e in query]
     assert asset.uri == f"mlflow://models/{settings.mlflow.model_name}"
     assert len(events) == 1
     extra = events[0]
