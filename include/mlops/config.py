@@ -159,7 +159,10 @@ class MonitoringSettings(_Frozen):
     jensen_shannon_threshold: float = Field(0.1, gt=0.0)
     feature_thresholds: dict[str, DriftThresholds] = Field(default_factory=dict)
     drifted_share_threshold: float = Field(0.3, gt=0.0, le=1.0)  # dataset drift: share of drifted features
-    drift_window_days: int = Field(1, ge=1)  # scored days compared with the reference per run
+    drift_window_days: int = Field(7, ge=1)  # scored days compared with the reference per run (a week: all weekdays)
+    # Computed and stored, but not counted in the dataset rule: calendar inputs whose distribution in a window is
+    # set by the calendar (a week in May has no January holidays), not by a change in the data.
+    ignore_features: tuple[str, ...] = ("month", "day_of_week", "days_to_holiday")
     label_lag_days: int = Field(1, ge=0)  # performance is measured this many days back (outcomes arrive late)
     performance_window_days: int = Field(7, ge=1)
     min_roc_auc: float = Field(0.6, gt=0.0, lt=1.0)  # per performance window

@@ -131,3 +131,10 @@ def test_statistics_agree_with_evidently_on_the_same_columns():
     assert jensen_shannon(*counts) == pytest.approx(their_js, rel=1e-9)
     their_cat_psi, _ = _psi(cats_ref, cats_cur, ColumnType.Categorical, 0.1)
     assert psi(*counts) == pytest.approx(their_cat_psi, rel=1e-9)
+
+
+def test_ignored_features_are_computed_but_not_counted():
+    reference = RNG.normal(0, 1, N)
+    ref, cur = _binned(reference, RNG.normal(2, 1, N))
+    result = dataset_drift([ref], {"x": cur}, Thresholds(), drifted_share=0.3, ignore=["x"])
+    assert result.features[0].drifted and result.drifted_features == [] and not result.drifted

@@ -91,7 +91,7 @@ def test_injected_drift_raises_one_signal_naming_the_features(env):
     signals = env.lake.read_pandas(DRIFT_SIGNALS)
     row = signals[signals["kind"] == "data_drift"].iloc[0]
     assert row["status"] == "open" and row["model_version"] == env.version and "dest" in row["detail"]
-    assert (row["window_first"], row["window_last"]) == (DRIFTED, DRIFTED)
+    assert (row["window_first"], row["window_last"]) == (date(2013, 1, 27), DRIFTED)  # the trailing week
     assert "data_drift" in describe(result)
     run_monitoring(env.lake, env.settings, DRIFTED, env.version, "run_drift_again")
     assert len(env.lake.read_pandas(DRIFT_SIGNALS)) == len(signals)  # the same breach is one signal

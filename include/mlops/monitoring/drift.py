@@ -63,6 +63,7 @@ class DatasetDrift:
     features: tuple[FeatureDrift, ...]
     drifted_share: float
     share_threshold: float
+    ignored: tuple[str, ...] = ()  # computed, not counted in the share
 
     @property
     def drifted(self) -> bool:
@@ -71,8 +72,8 @@ class DatasetDrift:
 
     @property
     def drifted_features(self) -> list[str]:
-        """Names of the drifted columns."""
-        return [f.feature for f in self.features if f.drifted]
+        """Names of the drifted columns that count (ignored ones excluded)."""
+        return [f.feature for f in self.features if f.drifted and f.feature not in self.ignored]
 
 
 def shares(counts: Sequence[int], epsilon: float = EPSILON) -> np.ndarray:
@@ -191,13 +192,15 @@ def dataset_drift(
     default: Thresholds,
     per_feature: Mapping[str, Thresholds] | None = None,
     drifted_share: float = 0.3,
+    ignore: Sequence[str] = (),
 ) -> DatasetDrift:
-    """Drift of each reference column present in `currents`, and the share of drifted ones."""
+    """Drift of each reference column present in `currents`, and the share of drifted ones among those not ignored."""
     per_feature = per_feature or {}
     results = tuple(
         feature_drift(ref, currents[ref.name], per_feature.get(ref.name, default))
         for ref in references
         if ref.name in currents
     )
-    share = sum(r.drifted for r in results) / len(results) if results else 0.0
-    return DatasetDrift(results, share, drifted_share)
+    counted = [r for r in results if r.feature not in set(ignore)]
+    share = sum(r.drifted for r in counted) / len(counted) if counted else 0.0
+    return DatasetDrift(results, share, drifted_share, tuple(ignore))

@@ -100,7 +100,9 @@ def run_monitoring(
     drift = None
     if rows:
         default, overrides = thresholds(cfg)
-        drift = dataset_drift(reference.features, currents, default, overrides, cfg.drifted_share_threshold)
+        drift = dataset_drift(
+            reference.features, currents, default, overrides, cfg.drifted_share_threshold, cfg.ignore_features
+        )
     else:
         notes.append(f"no predictions by v{model_version} for {drift_first}..{day}: drift not computed")
     cutoff = datetime.combine(day + timedelta(days=1), time(0), tzinfo=UTC)
