@@ -150,7 +150,7 @@ def summarise(settings, elapsed: float, log_path: Path) -> None:
     say(f"Quality results and Data Docs: {root / '_quality'}")
     summarise_models(settings, lakehouse)
     summarise_predictions(lakehouse)
-    summarise_monitoring(lakehouse)
+    summarise_monitoring(lakehouse, settings.monitoring.ignore_features)
     say("Look at it: `make ui`, then Airflow at http://localhost:8080 and MLflow at http://localhost:5000")
 
 
@@ -219,11 +219,12 @@ def summarise_predictions(lakehouse) -> None:
         )
 
 
-def summarise_monitoring(lakehouse) -> None:
-    """Drifted columns and performance per monitored day, and the drift signals raised."""
+def summarise_monitoring(lakehouse, ignored=()) -> None:
+    """Drifted columns (calendar inputs not counted, as in the dataset rule) and performance per monitored day."""
     if not lakehouse.exists("monitoring.feature_drift"):
         return
     drift = lakehouse.read_pandas("monitoring.feature_drift")
+    drift = drift[~drift["feature"].isin(list(ignored))]
     perf = lakehouse.read_pandas("monitoring.model_performance")
     window = perf[perf["granularity"] == "window"].set_index("monitoring_date")
     say("Monitoring (monitoring.feature_drift, monitoring.model_performance; reports under _reports/drift):")
