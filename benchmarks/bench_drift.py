@@ -29,8 +29,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT / "include"), str(Path(__file__).resolve().parent)]
 os.environ.setdefault("DO_NOT_TRACK", "1")
 
+from mlops.training.model import CATEGORICAL  # noqa: E402 - after the path setup above
+
 REFERENCE_ROWS = 100_000
-CATEGORICAL = ("carrier", "origin", "dest")
 
 
 def frames(current_rows: int):

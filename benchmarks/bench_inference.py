@@ -123,7 +123,7 @@ def child(mode: str, spec: dict) -> dict:
         import mlflow.sklearn
 
         from mlops.inference.engines import model_signature
-        from mlops.inference.scoring_set import model_input_frame
+        from mlops.training.model import model_input_frame
 
         signature = model_signature(model)
         inputs = model_input_frame(lake.read_pandas("staging.scoring_set"), list(signature), signature)

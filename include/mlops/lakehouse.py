@@ -162,6 +162,25 @@ class Lakehouse:
         dt = self.table(name, version=version)
         return dt.to_pyarrow_table(columns=list(columns) if columns else None, filters=filters)
 
+    def scan(
+        self, name: str, *, columns: Sequence[str] | None = None, filter: Any = None, batch_rows: int = 131_072
+    ) -> tuple[pa.Schema, Iterator[pa.RecordBatch]]:
+        """Stream the latest version in record batches of up to `batch_rows` (memory: about one batch).
+
+        `filter` is a pyarrow dataset expression (partition columns prune files). Returns the schema of
+        the batches and an iterator over the non-empty ones.
+        """
+        dataset = self.table(name).to_pyarrow_dataset()
+        schema = pa.schema([dataset.schema.field(c) for c in columns]) if columns else dataset.schema
+        scanner = dataset.scanner(
+            columns=list(columns) if columns else None,
+            filter=filter,
+            batch_size=batch_rows,
+            batch_readahead=1,
+            fragment_readahead=1,
+        )
+        return schema, (batch for batch in scanner.to_batches() if batch.num_rows)
+
     def read_pandas(self, name: str, **kwargs: Any) -> pd.DataFrame:
         """`read` as a pandas DataFrame."""
         return self.read(name, **kwargs).to_pandas()

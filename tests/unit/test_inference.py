@@ -131,7 +131,7 @@ def test_spark_and_arrow_engines_give_identical_predictions(env, spark, staged):
     import mlflow.pyfunc
 
     from mlops.inference.engines import model_signature
-    from mlops.inference.scoring_set import model_input_frame
+    from mlops.training.model import model_input_frame
 
     arrow = score(env.lake, _request(env), "arrow")
     by_arrow = _staged_predictions(env, env.version)

@@ -366,3 +366,14 @@ def test_writer_killed_mid_write_leaves_no_partial_data(lakehouse):
     assert lakehouse.version("bronze.big") == version
     assert lakehouse.read("bronze.big").num_rows == rows
     assert lakehouse.append("bronze.big", seed).version == version + 1  # the table still takes writes
+
+
+def test_scan_streams_filtered_columns_in_bounded_batches(lakehouse):
+    import pyarrow.dataset as ds
+
+    rows = pa.table({"day": pa.array([1, 1, 2] * 1000, pa.int64()), "x": pa.array(range(3000), pa.int64())})
+    lakehouse.append("silver.scan", rows, partition_by=["day"])
+    schema, batches = lakehouse.scan("silver.scan", columns=["x"], filter=ds.field("day") == 2, batch_rows=300)
+    batches = list(batches)
+    assert schema.names == ["x"] and all(b.num_rows <= 300 for b in batches)
+    assert sorted(x for b in batches for x in b.column("x").to_pylist()) == list(range(2, 3000, 3))

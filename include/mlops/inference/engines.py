@@ -23,8 +23,9 @@ from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 
-from mlops.inference.scoring_set import DATE_COLUMN, SCORING_SET, model_input_frame
+from mlops.inference.scoring_set import DATE_COLUMN, SCORING_SET
 from mlops.spark import delta_spark_available
+from mlops.training.model import model_input_frame
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -201,19 +202,12 @@ def _score_arrow(
     model = mlflow.pyfunc.load_model(request.model.uri)
     columns, out_schema = list(signature), predictions_schema(schema)
     scored_at = datetime.now(UTC)
-    dataset = lakehouse.table(SCORING_SET).to_pyarrow_dataset()
-    scanner = dataset.scanner(
-        filter=ds.field(DATE_COLUMN) == pa.scalar(request.day, pa.date32()),
-        batch_size=request.batch_rows,
-        batch_readahead=1,
-        fragment_readahead=1,
-    )
+    on_day = ds.field(DATE_COLUMN) == pa.scalar(request.day, pa.date32())
+    _, batches = lakehouse.scan(SCORING_SET, filter=on_day, batch_rows=request.batch_rows)
 
     def scored() -> Iterator[pa.RecordBatch]:
         done = 0
-        for batch in scanner.to_batches():
-            if batch.num_rows == 0:
-                continue
+        for batch in batches:
             inputs = model_input_frame(batch.select(columns).to_pandas(), columns, signature)
             proba = pa.array(_positive_class(model.predict(inputs)), pa.float64())
             decision = pc.greater_equal(proba, pa.scalar(request.threshold))

@@ -90,11 +90,8 @@ def publish(lakehouse: Lakehouse, day: date, version: str) -> Published:
 def _staged(lakehouse: Lakehouse, day: date, version: str, columns: tuple[str, ...]) -> tuple[pa.Schema, Any]:
     import pyarrow.dataset as ds
 
-    dataset = lakehouse.table(STAGED_PREDICTIONS).to_pyarrow_dataset()
     where = (ds.field(DATE_COLUMN) == pa.scalar(day, pa.date32())) & (ds.field("model_version") == version)
-    scanner = dataset.scanner(columns=list(columns), filter=where, batch_readahead=1, fragment_readahead=1)
-    schema = pa.schema([dataset.schema.field(c) for c in columns])
-    return schema, (b for b in scanner.to_batches() if b.num_rows)
+    return lakehouse.scan(STAGED_PREDICTIONS, columns=columns, filter=where)
 
 
 def record_run(lakehouse: Lakehouse, row: dict[str, Any], run_id: str) -> WriteResult:

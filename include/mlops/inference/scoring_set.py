@@ -94,14 +94,3 @@ def build_scoring_set(spark: SparkSession, lakehouse: Lakehouse, settings: Setti
     finally:
         joined.unpersist()
     return ScoringSet(day, joined.stats.rows, joined.stats.summary(), write)
-
-
-def model_input_frame(frame: Any, columns: list[str], types: dict[str, str]) -> Any:
-    """The model's input columns of a pandas frame, typed as the signature says (strings keep None, numbers NaN)."""
-    out = frame[columns].copy()
-    for column in columns:
-        if types.get(column) == "string":
-            out[column] = out[column].astype(object).where(out[column].notna(), None)
-        else:
-            out[column] = out[column].astype("float64")
-    return out

@@ -22,10 +22,8 @@ def current_profiles(
 
     if not lakehouse.exists(INFERENCE_LOG):
         return {}, 0
-    dataset = lakehouse.table(INFERENCE_LOG).to_pyarrow_dataset()
-    counters = {
-        f.name: BinCounter(f) for f in reference.features if COLUMN_OF.get(f.name, f.name) in dataset.schema.names
-    }
+    available = lakehouse.schema(INFERENCE_LOG).names
+    counters = {f.name: BinCounter(f) for f in reference.features if COLUMN_OF.get(f.name, f.name) in available}
     where = (
         (ds.field("flight_date") >= pa.scalar(first, pa.date32()))
         & (ds.field("flight_date") <= pa.scalar(last, pa.date32()))
@@ -33,8 +31,8 @@ def current_profiles(
     )
     columns = sorted({COLUMN_OF.get(name, name) for name in counters})
     rows = 0
-    scanner = dataset.scanner(columns=columns, filter=where, batch_size=batch_rows, batch_readahead=1)
-    for batch in scanner.to_batches():
+    _, batches = lakehouse.scan(INFERENCE_LOG, columns=columns, filter=where, batch_rows=batch_rows)
+    for batch in batches:
         rows += batch.num_rows
         for name, counter in counters.items():
             counter.add(batch.column(COLUMN_OF.get(name, name)))

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 from mlops.lakehouse import WriterId
 from mlops.monitoring.drift import Thresholds
 from mlops.monitoring.profile import PREDICTION, FeatureProfile, ReferenceProfile, numeric_profile, profile_frame
+from mlops.training.model import CATEGORICAL
 
 if TYPE_CHECKING:
     import numpy as np
@@ -19,7 +20,6 @@ if TYPE_CHECKING:
 
 REFERENCE_PROFILES = "monitoring.reference_profiles"
 ARTIFACT = "monitoring/reference_profile.json"
-CATEGORICAL = ("carrier", "origin", "dest")
 
 
 def build_reference(

@@ -92,9 +92,17 @@ def model_inputs(frame: pd.DataFrame) -> pd.DataFrame:
     missing = [c for c in columns if c not in frame.columns]
     if missing:
         raise ValueError(f"Model inputs lack columns {missing}; got {list(frame.columns)}")
+    return model_input_frame(frame, columns, {c: "string" if c in CATEGORICAL else "double" for c in columns})
+
+
+def model_input_frame(frame: pd.DataFrame, columns: list[str], types: dict[str, str]) -> pd.DataFrame:
+    """`columns` of `frame` typed as a model signature says: `string` columns hold str or None, the rest float64.
+
+    Training (`model_inputs`) and both scoring engines convert through here, so the model sees the same values.
+    """
     out = frame[columns].copy()
     for column in columns:
-        if column in CATEGORICAL:
+        if types.get(column) == "string":
             out[column] = out[column].astype(object).where(out[column].notna(), None)
         else:
             out[column] = out[column].astype("float64")
