@@ -31,7 +31,9 @@ below.
 
 **Backfill.** `airflow backfill create --dag-id batch_inference --from-date 2013-01-22
 --to-date 2013-01-28 --dag-run-conf '{"model_version": "champion_of_the_time"}'`, or one date with
-*Trigger DAG w/ config* (`date`, `model_version`, `engine`).
+*Trigger DAG w/ config* (`date`, `days`, `model_version`, `engine`). With `days` N a run scores N
+dates from the first (one pinned version for all, each date staged, validated and published on its
+own): fewer, bigger runs for a backfill or replay.
 
 **When it fails:** features not yet published for the date (retries; run `feature_refresh`), a gate
 refusal or signature mismatch (no retry: fix the data or the model), MLflow or Spark errors (retry).
@@ -44,6 +46,7 @@ from datetime import datetime
 from airflow.sdk import AssetOrTimeSchedule, Param, dag
 
 from mlops_airflow.assets import champion_asset, table_asset
+from mlops_airflow.common import days_param
 from mlops_airflow.operators.inference import (
     RESOLVE_TASK,
     BatchScoreOperator,
@@ -58,6 +61,7 @@ SETTINGS = dag_settings()
 PREDICTIONS = table_asset("gold.predictions")
 INFERENCE_LOG = table_asset("monitoring.inference_log")
 DAY = f"{{{{ ti.xcom_pull(task_ids='{RESOLVE_TASK}')['date'] }}}}"
+DAYS = f"{{{{ ti.xcom_pull(task_ids='{RESOLVE_TASK}')['days'] }}}}"
 VERSION = f"{{{{ ti.xcom_pull(task_ids='{RESOLVE_TASK}')['version'] }}}}"
 SOURCE = f"{{{{ ti.xcom_pull(task_ids='{RESOLVE_TASK}')['source'] }}}}"
 
@@ -86,6 +90,7 @@ def _schedule():
             title="Date to score",
             description="Flights scheduled on this date; empty: the run's logical date.",
         ),
+        "days": days_param("How many dates, from the first, this run scores (a backfill in fewer runs)."),
         "model_version": Param(
             "champion",
             type="string",
@@ -106,12 +111,14 @@ def batch_inference():
     resolve = ResolveScoringModelOperator(
         task_id=RESOLVE_TASK,
         day="{{ params.date or (ds if dag_run.logical_date else '') }}",
+        days="{{ params.days }}",
         model_version="{{ params.model_version }}",
         doc_md="Pins the date and the model version (XCom) for the whole run; skips the run when there is no champion.",
     )
     stage = BuildScoringSetOperator(
         task_id="build_scoring_set",
         day=DAY,
+        days=DAYS,
         model_version=VERSION,
         doc_md="Point-in-time scoring set of the date in `staging.scoring_set`; skips when already scored or empty.",
     )
@@ -120,11 +127,13 @@ def batch_inference():
         gate="scoring_set",
         target="staging.scoring_set",
         day=DAY,
+        days=DAYS,
         doc_md="GX gate on the scoring set; the task log links the result and Data Docs.",
     )
     score = BatchScoreOperator(
         task_id="score",
         day=DAY,
+        days=DAYS,
         model_version=VERSION,
         engine="{{ params.engine }}",
         doc_md="Signature check, then the spark or arrow engine into `staging.predictions`.",
@@ -134,12 +143,14 @@ def batch_inference():
         gate="predictions",
         target="gold.predictions",
         day=DAY,
+        days=DAYS,
         model_version=VERSION,
         doc_md="GX gate: one prediction per input row, probabilities in [0, 1], no nulls.",
     )
     publish = PublishPredictionsOperator(
         task_id="publish",
         day=DAY,
+        days=DAYS,
         model_version=VERSION,
         model_source=SOURCE,
         outlets=[PREDICTIONS, INFERENCE_LOG],

@@ -22,7 +22,11 @@ Daily refresh of the lakehouse for one **data date** (the run's logical date, `d
 
 **Run by hand:** trigger with a logical date (the data date), or
 `airflow dags test feature_refresh 2013-01-05`. Backfill a range with
-`airflow backfill create --dag-id feature_refresh --from-date 2013-01-01 --to-date 2013-01-31`.
+`airflow backfill create --dag-id feature_refresh --from-date 2013-01-01 --to-date 2013-01-31`
+(one run per day), or in fewer, bigger runs with the **days** param: a run with logical date D and
+`days` N covers D .. D+N-1 (up to 31): each date's file is validated and ingested on its own, each
+feature table is computed for all N dates in one Spark job and staged in one commit, then each date
+is validated and published. The tables end up exactly as after N daily runs.
 
 **When it fails:** a gate failure names the table, column and expectation, and links the Data
 Docs in the task log; fix the data (or the suite) and clear the failed task. A landing timeout
@@ -37,6 +41,7 @@ from airflow.sdk import TaskGroup, dag
 
 from mlops.features.registry import FEATURE_TABLES, feature_docs_markdown
 from mlops_airflow.assets import BRONZE_ASSETS, table_asset
+from mlops_airflow.common import days_param
 from mlops_airflow.operators.ingest import IngestLandingOperator
 from mlops_airflow.operators.quality import QualityGateOperator
 from mlops_airflow.operators.spark_job import SparkDeltaJobOperator
@@ -44,6 +49,7 @@ from mlops_airflow.scheduling import DEFAULT_ARGS, dag_settings, data_interval_s
 from mlops_airflow.sensors.landing import LandingFileSensor
 
 DATASETS = ("flights", "weather", "planes")
+DAYS = "{{ params.days }}"
 
 
 @dag(
@@ -54,23 +60,31 @@ DATASETS = ("flights", "weather", "planes")
     default_args=DEFAULT_ARGS,
     tags=["mlops", "features", "ingestion"],
     doc_md=f"{__doc__}\n## Feature registry\n\n{feature_docs_markdown()}\n",
+    params={
+        "days": days_param("How many data dates, from the logical date, this run covers (a backfill in fewer runs)."),
+    },
 )
 def feature_refresh():
-    landed = LandingFileSensor.partial(task_id="wait_for_landing", retries=0).expand(dataset=list(DATASETS))
+    landed = LandingFileSensor.partial(task_id="wait_for_landing", days=DAYS, retries=0).expand(dataset=list(DATASETS))
     ingested = []
     for dataset in DATASETS:
-        validated = QualityGateOperator(task_id=f"validate_raw_{dataset}", gate="landing", target=dataset)
-        ingest = IngestLandingOperator(task_id=f"ingest_{dataset}", dataset=dataset, outlets=[BRONZE_ASSETS[dataset]])
+        validated = QualityGateOperator(task_id=f"validate_raw_{dataset}", gate="landing", target=dataset, days=DAYS)
+        ingest = IngestLandingOperator(
+            task_id=f"ingest_{dataset}", dataset=dataset, days=DAYS, outlets=[BRONZE_ASSETS[dataset]]
+        )
         landed >> validated >> ingest
         ingested.append(ingest)
     for spec in FEATURE_TABLES:
         with TaskGroup(group_id=spec.short_name, tooltip=spec.description) as group:
-            compute = SparkDeltaJobOperator(task_id="compute", job="stage_features", job_kwargs={"table": spec.name})
-            validate = QualityGateOperator(task_id="validate", gate="features", target=spec.name)
+            compute = SparkDeltaJobOperator(
+                task_id="compute", job="stage_features", job_kwargs={"table": spec.name}, days=DAYS
+            )
+            validate = QualityGateOperator(task_id="validate", gate="features", target=spec.name, days=DAYS)
             publish = SparkDeltaJobOperator(
                 task_id="publish",
                 job="publish_features",
                 job_kwargs={"table": spec.name},
+                days=DAYS,
                 outlets=[table_asset(spec.name)],
                 doc_md=f"MERGE the day's validated rows into `{spec.name}` on {', '.join(spec.keys)}. "
                 f"{spec.description}",

@@ -13,7 +13,8 @@ airflow db migrate > "$MLOPS_HOME/logs/airflow_db_migrate.log" 2>&1
 mlflow server --backend-store-uri "$MLFLOW_TRACKING_URI" --default-artifact-root "$MLOPS_HOME/mlartifacts" \
   --host 127.0.0.1 --port "$MLFLOW_PORT" > "$MLOPS_HOME/logs/mlflow_ui.log" 2>&1 &
 MLFLOW_PID=$!
-AIRFLOW__API__HOST=127.0.0.1 AIRFLOW__API__PORT="$AIRFLOW_PORT" airflow standalone > "$MLOPS_HOME/logs/airflow_standalone.log" 2>&1 &
+AIRFLOW__API__HOST=127.0.0.1 AIRFLOW__API__PORT="$AIRFLOW_PORT" \
+  AIRFLOW__CORE__EXECUTION_API_SERVER_URL="http://127.0.0.1:$AIRFLOW_PORT/execution/" airflow standalone > "$MLOPS_HOME/logs/airflow_standalone.log" 2>&1 &
 AIRFLOW_PID=$!
 trap 'kill $MLFLOW_PID $AIRFLOW_PID 2>/dev/null; wait' INT TERM EXIT
 echo "Starting Airflow and MLflow (about a minute)..."

@@ -14,7 +14,7 @@ ROOT = Path(__file__).resolve().parents[1]
 # Isolate every test session from the developer's own state before Airflow or MLflow is imported.
 _SESSION_HOME = Path(tempfile.mkdtemp(prefix="mlops-tests-"))
 os.environ["MLOPS_HOME"] = str(_SESSION_HOME)
-for _override in ("MLOPS_LAKEHOUSE_ROOT", "MLOPS_LANDING_ROOT"):
+for _override in ("MLOPS_LAKEHOUSE_ROOT", "MLOPS_LANDING_ROOT", "MLOPS_SETTINGS"):
     os.environ.pop(_override, None)
 os.environ["MLOPS_ENV"] = "staging"  # CI runs the staging config, whatever the shell exported
 os.environ["AIRFLOW_HOME"] = str(_SESSION_HOME / "airflow")

@@ -20,6 +20,9 @@ ENV_LANDING_ROOT = "MLOPS_LANDING_ROOT"
 ENV_TRACKING_URI = "MLFLOW_TRACKING_URI"
 ENV_HOME = "MLOPS_HOME"
 ENV_SELECTOR = "MLOPS_ENV"
+# A YAML/JSON mapping merged over the environment's file, e.g. '{"retraining": {"poke_seconds": 5}}'
+# (a replay, a one-off operation); validated like the file itself.
+ENV_SETTINGS = "MLOPS_SETTINGS"
 
 
 class ConfigError(ValueError):
@@ -275,8 +278,31 @@ def load_settings(env: str | None = None, *, config_dir: Path | None = None) -> 
         raise ConfigError(_describe(path, exc)) from None
 
 
+def _merged(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
+    """`base` with `extra` merged in, mapping by mapping (a value that is not a mapping replaces)."""
+    out = dict(base)
+    for key, value in extra.items():
+        out[key] = _merged(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
+    return out
+
+
+def _env_settings() -> dict[str, Any]:
+    text = os.environ.get(ENV_SETTINGS, "").strip()
+    if not text:
+        return {}
+    try:
+        extra = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{ENV_SETTINGS} is not valid YAML/JSON: {exc}") from exc
+    if not isinstance(extra, dict):
+        raise ConfigError(f'{ENV_SETTINGS} must hold a mapping, e.g. \'{{"retraining": {{"poke_seconds": 5}}}}\'')
+    if "env" in extra:
+        raise ConfigError(f"{ENV_SETTINGS} cannot change the environment; select it with {ENV_SELECTOR}")
+    return extra
+
+
 def _apply_overrides(raw: dict[str, Any], env: str) -> dict[str, Any]:
-    raw = {**raw, "env": raw.get("env", env)}
+    raw = _merged({**raw, "env": raw.get("env", env)}, _env_settings())
     lake = dict(raw.get("lakehouse") or {})
     flow = dict(raw.get("mlflow") or {})
     home = mlops_home()

@@ -165,19 +165,25 @@ def _conversion_error(path: Path, dataset: Dataset, data: bytes, error: str) -> 
 
 # ---- validation and quarantine -------------------------------------------------------------------
 def validate_landing(
-    settings: Settings, dataset: str, day: date, run_id: str, *, lakehouse: Lakehouse | None = None
+    settings: Settings,
+    dataset: str,
+    day: date,
+    run_id: str,
+    *,
+    lakehouse: Lakehouse | None = None,
+    build_docs: bool = True,
 ) -> GateResult:
-    """Read the day's landing file and run the raw suite in fail mode.
+    """Read the day's landing file and run the raw suite in fail mode (Data Docs always built on failure).
 
     Raises:
         FileNotFoundError: no file for that day (the message says if it was quarantined earlier).
         IngestionError: the file was unreadable or failed the gate; it was quarantined.
     """
-    return _validate(settings, lakehouse or Lakehouse.from_settings(settings), dataset, day, run_id)[1]
+    return _validate(settings, lakehouse or Lakehouse.from_settings(settings), dataset, day, run_id, build_docs)[1]
 
 
 def _validate(
-    settings: Settings, lakehouse: Lakehouse, dataset: str, day: date, run_id: str
+    settings: Settings, lakehouse: Lakehouse, dataset: str, day: date, run_id: str, build_docs: bool = True
 ) -> tuple[pa.Table, GateResult]:
     from mlops.quality.gate import run_gate, to_gate_frame
     from mlops.quality.suites import raw_suite
@@ -199,6 +205,7 @@ def _validate(
         mode="fail",
         store_dir=quality_store(settings),
         asset_name=f"raw_{ds.name}",
+        build_docs=build_docs,
     )
     if not gate.success:
         rows = [(f.describe(), f.expectation_type, ", ".join(f.columns) or None) for f in gate.failed]
@@ -276,7 +283,8 @@ def ingest_day(settings: Settings, lakehouse: Lakehouse, dataset: str, day: date
     if _already_ingested(lakehouse, ds.bronze_table, writer):
         log.info("%s for %s already ingested into %s; skipping", dataset, day, ds.bronze_table)
         return IngestResult(ds.bronze_table, lakehouse.version(ds.bronze_table), 0, True, str(source))
-    table, _ = _validate(settings, lakehouse, dataset, day, run_id)
+    # Validated again (the file may have changed since the gate task); its Data Docs were built there.
+    table, _ = _validate(settings, lakehouse, dataset, day, run_id, build_docs=False)
     bronze = _with_lineage(table, ds, day, source, run_id)
     if ds.name == PLANES.name:
         written = lakehouse.merge(ds.bronze_table, bronze, keys=ds.keys, writer=writer)

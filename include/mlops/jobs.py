@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, timedelta
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -16,7 +16,10 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class JobContext:
-    """What every job receives: environment, tables, the data date and the caller's run identity."""
+    """What every job receives: environment, tables, the data dates and the caller's run identity.
+
+    A run covers the data dates `day` .. `last` (one day when `last` is None).
+    """
 
     settings: Settings
     lakehouse: Lakehouse
@@ -24,6 +27,15 @@ class JobContext:
     run_id: str
     spark: SparkSession | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    last: date | None = None
+
+    @property
+    def days(self) -> list[date]:
+        """Every data date of the run, in order."""
+        last = self.last or self.day
+        if last < self.day:
+            raise ValueError(f"A run's last data date {last} is before its first {self.day}")
+        return [self.day + timedelta(days=i) for i in range((last - self.day).days + 1)]
 
 
 @dataclass(frozen=True)
@@ -39,13 +51,19 @@ class Job:
 def _stage_features(ctx: JobContext, *, table: str) -> WriteResult:
     from mlops.features.jobs import stage_feature_table
 
-    return stage_feature_table(ctx.spark, ctx.lakehouse, ctx.settings, table, ctx.day)
+    return stage_feature_table(ctx.spark, ctx.lakehouse, ctx.settings, table, ctx.day, ctx.last)
 
 
 def _publish_features(ctx: JobContext, *, table: str) -> WriteResult:
     from mlops.features.jobs import publish_feature_table
+    from mlops.lakehouse import WriteResult
 
-    return publish_feature_table(ctx.spark, ctx.lakehouse, table, ctx.day)
+    results = [publish_feature_table(ctx.spark, ctx.lakehouse, table, day) for day in ctx.days]
+    if len(results) == 1:
+        return results[0]
+    written = [r for r in results if not r.skipped]
+    rows = sum(r.rows for r in results)
+    return WriteResult(results[-1].table, results[-1].version, rows, results[-1].operation, skipped=not written)
 
 
 JOBS: dict[str, Job] = {

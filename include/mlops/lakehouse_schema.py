@@ -108,7 +108,10 @@ def check_merge_keys(name: str, data: pa.Table, keys: Sequence[str]) -> None:
 
 
 def check_partition_rows(name: str, data: pa.Table, partition: Mapping[str, Any]) -> None:
-    """Refuse rows outside `partition` (they would silently land in another partition)."""
+    """Refuse rows outside `partition` (they would silently land in another partition).
+
+    A value may be a list or tuple of values: the rows may then be in any of those partitions.
+    """
     for column, value in partition.items():
         if column not in data.column_names:
             raise SchemaMismatchError(f"replace_partition on {name}: column {column!r} is not in the data")
@@ -116,7 +119,10 @@ def check_partition_rows(name: str, data: pa.Table, partition: Mapping[str, Any]
             inside = pc.is_null(data[column])
         else:
             try:
-                inside = pc.equal(data[column], pa.scalar(value).cast(data[column].type))
+                if isinstance(value, (list, tuple)):
+                    inside = pc.is_in(data[column], value_set=pa.array(list(value)).cast(data[column].type))
+                else:
+                    inside = pc.equal(data[column], pa.scalar(value).cast(data[column].type))
             except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError) as exc:
                 raise ValueError(f"replace_partition on {name}: {value!r} is not a {data[column].type}") from exc
         outside = data.num_rows - data.filter(inside).num_rows
@@ -138,14 +144,19 @@ def merge_predicates(keys: Sequence[str], columns: Sequence[str]) -> tuple[str, 
 
 
 def partition_predicate(partition: Mapping[str, Any]) -> str:
-    """SQL predicate selecting one partition, e.g. `"date" = '2013-01-01'`."""
+    """SQL predicate selecting one partition, e.g. `"date" = '2013-01-01'` (a list of values selects several)."""
     return " AND ".join(sql_equals(column, value) for column, value in partition.items())
 
 
 def sql_equals(column: str, value: Any) -> str:
-    """`column = value` as a delta-rs SQL predicate (IS NULL for None)."""
+    """`column = value` as a delta-rs SQL predicate (IS NULL for None, IN for a list or tuple)."""
     if value is None:
         return f"{quote_identifier(column)} IS NULL"
+    if isinstance(value, (list, tuple)):
+        if not value:
+            raise ValueError(f"An empty list of values for partition column {column!r} selects nothing")
+        literals = ", ".join(sql_equals(column, v).split(" = ", 1)[1] for v in value)
+        return f"{quote_identifier(column)} IN ({literals})"
     if isinstance(value, bool):
         literal = str(value).lower()
     elif isinstance(value, (date, datetime, str)):

@@ -228,9 +228,11 @@ def _merge_with_delta_spark(df: DataFrame, uri: str, keys: Sequence[str], writer
 
 
 def _spark_equals(column: str, value: Any) -> str:
-    """`column = value` in Spark SQL (backtick identifiers, quoted literals)."""
+    """`column = value` in Spark SQL (backtick identifiers, quoted literals; IN for a list or tuple)."""
     if value is None:
         return f"`{column}` IS NULL"
+    if isinstance(value, (list, tuple)):
+        return f"`{column}` IN (" + ", ".join(_spark_equals(column, v).split(" = ", 1)[1] for v in value) + ")"
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         text = str(value).lower() if isinstance(value, bool) else str(value)
         return f"`{column}` = '" + text.replace("'", "\\'") + "'"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Mapping
+from datetime import date, timedelta
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -15,6 +16,38 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 DEFAULT_SPARK_CONN_ID = "spark_default"
+MAX_RUN_DAYS = 31
+
+
+def days_param(description: str) -> Any:
+    """The `days` DAG param (1..MAX_RUN_DAYS, default 1) of the DAGs whose runs may cover several dates."""
+    from airflow.sdk import Param
+
+    return Param(1, type="integer", minimum=1, maximum=MAX_RUN_DAYS, title="Days", description=description)
+
+
+def run_days(first: Any, days: Any = 1) -> list[date]:
+    """The data dates a run covers: `first` (a date or YYYY-MM-DD) and the `days - 1` dates after it.
+
+    A daily run covers one date; a backfill or replay run covers up to MAX_RUN_DAYS at once, so
+    per-run costs (task start, Spark session, one Spark job per table) are paid once for all of them.
+
+    Raises:
+        AirflowFailException: `first` is not a date or `days` is not an integer in 1..MAX_RUN_DAYS.
+    """
+    from airflow.sdk.exceptions import AirflowFailException
+
+    try:
+        start = first if isinstance(first, date) else date.fromisoformat(str(first).strip()[:10])
+    except ValueError:
+        raise AirflowFailException(f"A run's first data date must be YYYY-MM-DD, got {first!r}") from None
+    try:
+        count = int(str(days).strip())
+    except ValueError:
+        raise AirflowFailException(f"days must be an integer, got {days!r}") from None
+    if not 1 <= count <= MAX_RUN_DAYS:
+        raise AirflowFailException(f"days must be between 1 and {MAX_RUN_DAYS}, got {count}")
+    return [start + timedelta(days=i) for i in range(count)]
 
 
 def spark_endpoint(conn_id: str | None) -> dict[str, str]:

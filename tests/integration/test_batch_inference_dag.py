@@ -27,7 +27,7 @@ def _at(day: int) -> datetime:
 
 def _conf(**given) -> dict:
     """A full run conf: in-process dag.test runs share the DAG's Param objects, so every run sets them all."""
-    return {"date": None, "model_version": "champion", "engine": "config", **given}
+    return {"date": None, "days": 1, "model_version": "champion", "engine": "config", **given}
 
 
 @pytest.fixture(scope="module")
@@ -68,6 +68,7 @@ def runs(dagbag, spark, tmp_path_factory):
             logical_date=_at(23), run_conf=_conf(date="2013-01-18", model_version="champion_of_the_time")
         )
         out.empty = dag.test(logical_date=_at(17), run_conf=_conf())
+        out.two_days = dag.test(logical_date=_at(24), run_conf=_conf(date="2013-01-15", days=2))
     return out
 
 
@@ -140,3 +141,20 @@ def test_publish_emits_predictions_asset_event_with_rows(runs):
         asset = session.query(AssetModel).filter(AssetModel.name == "gold.predictions").one()
         extras = [e.extra for e in session.query(AssetEvent).filter(AssetEvent.asset_id == asset.id)]
     assert any(e.get("model_version") == runs.v1 and e.get("rows", 0) > 100 for e in extras)
+
+
+def test_a_run_over_two_dates_scores_the_new_one_and_keeps_the_scored_one(runs):
+    """days=2 from Jan 15: Jan 15 is scored by the champion; Jan 16 (already scored by it) gains no rows."""
+    assert str(runs.two_days.state) == "success"
+    predictions = runs.lake.read_pandas("gold.predictions")
+    champion = predictions[predictions["model_version"] == runs.v1]
+    flights = runs.lake.read_pandas("features.flight_schedule", columns=["feature_date"])["feature_date"]
+    per_date = champion.groupby(champion["flight_date"].astype(str)).size().to_dict()
+    assert per_date["2013-01-15"] == int((flights.astype(str) == "2013-01-15").sum())
+    assert per_date["2013-01-16"] == int((flights.astype(str) == "2013-01-16").sum())  # not twice
+    outcomes = runs.lake.read_pandas("monitoring.inference_runs")
+    mine = outcomes[outcomes["airflow_run_id"] == runs.two_days.run_id]
+    assert dict(zip(mine["flight_date"].astype(str), mine["outcome"], strict=True)) == {
+        "2013-01-15": "scored",
+        "2013-01-16": "already_scored",
+    }

@@ -53,6 +53,40 @@ def test_sensor_timeout_event_fails_naming_the_path():
         _sensor().execute_complete(context={}, event=event)
 
 
+def test_sensor_over_several_days_defers_on_the_first_missing_date():
+    settings = load_settings()
+    first = landing_path(settings, "flights", date.fromisoformat(DAY))
+    first.parent.mkdir(parents=True, exist_ok=True)
+    first.write_text("year\n")
+    try:
+        with pytest.raises(TaskDeferred) as deferred:
+            _sensor(days="3").execute(context={})
+    finally:
+        first.unlink()
+    assert deferred.value.trigger.path == str(landing_path(settings, "flights", date(2013, 2, 4)))
+
+
+def test_sensor_found_event_defers_again_for_the_next_missing_date():
+    settings = load_settings()
+    paths = [landing_path(settings, "flights", date(2013, 2, d)) for d in (3, 4)]
+    for path in paths:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("year\n")
+    try:
+        with pytest.raises(TaskDeferred) as deferred:
+            _sensor(days=3).execute_complete(context={}, event={"status": "found", "path": str(paths[1])})
+    finally:
+        for path in paths:
+            path.unlink()
+    assert deferred.value.trigger.path == str(landing_path(settings, "flights", date(2013, 2, 5)))
+
+
+@pytest.mark.parametrize(("days", "message"), [("0", "between 1 and 31"), ("32", "between 1 and 31"), ("x", "integer")])
+def test_sensor_refuses_a_bad_number_of_days(days, message):
+    with pytest.raises(AirflowFailException, match=message):
+        _sensor(days=days).execute(context={})
+
+
 def test_sensor_rejects_non_positive_wait():
     with pytest.raises(ValueError, match="wait_minutes"):
         _sensor(wait_minutes=0)

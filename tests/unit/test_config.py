@@ -28,7 +28,7 @@ def _config_dir(tmp_path: Path, extra: str = "", env: str = "staging", declared:
 
 @pytest.fixture
 def no_overrides(monkeypatch):
-    for var in ("MLOPS_LAKEHOUSE_ROOT", "MLOPS_LANDING_ROOT", "MLFLOW_TRACKING_URI"):
+    for var in ("MLOPS_LAKEHOUSE_ROOT", "MLOPS_LANDING_ROOT", "MLFLOW_TRACKING_URI", "MLOPS_SETTINGS"):
         monkeypatch.delenv(var, raising=False)
 
 
@@ -175,3 +175,29 @@ def test_settings_are_frozen():
 
     with pytest.raises(ValidationError, match="frozen"):
         settings.training.tuning_trials = 99
+
+
+def test_mlops_settings_env_var_merges_over_the_file(monkeypatch):
+    from mlops.config import ENV_SETTINGS
+
+    monkeypatch.setenv(ENV_SETTINGS, '{"retraining": {"poke_seconds": 5}, "schedules": {"feature_refresh": null}}')
+    settings = load_settings("dev")
+    assert settings.retraining.poke_seconds == 5
+    assert settings.schedules.feature_refresh is None
+    assert settings.schedules.model_training == "@weekly"  # siblings of an overridden key are kept
+
+
+def test_mlops_settings_env_var_with_unknown_key_names_it(monkeypatch):
+    from mlops.config import ENV_SETTINGS
+
+    monkeypatch.setenv(ENV_SETTINGS, "retraining: {poke_secs: 5}")
+    with pytest.raises(ConfigError, match=r"retraining\.poke_secs: unknown key"):
+        load_settings("dev")
+
+
+def test_mlops_settings_env_var_cannot_switch_environment(monkeypatch):
+    from mlops.config import ENV_SETTINGS
+
+    monkeypatch.setenv(ENV_SETTINGS, "env: prod")
+    with pytest.raises(ConfigError, match="cannot change the environment"):
+        load_settings("dev")

@@ -261,6 +261,25 @@ def test_replace_partition_refuses_rows_of_other_partitions(lakehouse):
         lakehouse.replace_partition("bronze.t", data, partition={"date": D1})
 
 
+def test_replace_partition_with_a_list_replaces_those_partitions_in_one_commit(lakehouse):
+    d3 = date(2013, 1, 3)
+    old = pa.concat_tables([_rows([1], day=D1), _rows([2], day=D2), _rows([3], day=d3)])
+    lakehouse.append("bronze.t", old, partition_by=["date"])
+
+    new = pa.concat_tables([_rows([8], value=2.0, day=D1), _rows([9], value=2.0, day=D2)])
+    result = lakehouse.replace_partition("bronze.t", new, partition={"date": [D1, D2]})
+
+    assert result.version == 1
+    assert [(r["date"], r["flight"]) for r in _sorted(lakehouse.read("bronze.t"))] == [(D1, 8), (D2, 9), (d3, 3)]
+
+
+def test_replace_partition_with_a_list_refuses_rows_outside_it(lakehouse):
+    data = pa.concat_tables([_rows([1], day=D1), _rows([2], day=date(2013, 1, 3))])
+
+    with pytest.raises(ValueError, match="1 rows have date != "):
+        lakehouse.replace_partition("bronze.t", data, partition={"date": [D1, D2]})
+
+
 # ---- schema enforcement -------------------------------------------------------------------
 @pytest.mark.parametrize(
     ("change", "message"),

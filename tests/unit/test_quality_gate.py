@@ -160,3 +160,13 @@ def test_feature_suite_fails_feature_out_of_range_and_too_many_nulls(tmp_path):
     df.loc[0, "delay_rate"] = None
     failed = {(f.expectation_type, f.kind) for f in _feature_gate(df, tmp_path).failed}
     assert failed == {("expect_column_values_to_be_between", "row"), ("expect_column_values_to_not_be_null", "batch")}
+
+
+def test_run_gate_without_docs_still_builds_them_for_a_refused_batch(tmp_path):
+    store = tmp_path / "_quality"
+    passed = run_gate(_weather(), raw_suite(WEATHER, DAY), store_dir=store, asset_name="raw_weather", build_docs=False)
+    assert passed.success and passed.data_docs_path is None
+    bad = _weather(humid=[59.4, 150.0, 59.4, 59.4])
+    refused = run_gate(bad, raw_suite(WEATHER, DAY), store_dir=store, asset_name="raw_weather", build_docs=False)
+    assert not refused.success
+    assert Path(refused.data_docs_path).is_file() and "humid" in Path(refused.data_docs_path).read_text()

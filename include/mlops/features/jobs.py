@@ -125,16 +125,19 @@ def compute_feature_range(
 
 
 def stage_feature_table(
-    spark: SparkSession, lakehouse: Lakehouse, settings: Settings, table_name: str, day: date
+    spark: SparkSession, lakehouse: Lakehouse, settings: Settings, table_name: str, day: date, last: date | None = None
 ) -> WriteResult:
-    """Compute the day's rows and atomically replace that day's partition of `staging.<table>`."""
+    """Compute the rows of `day` (or of every day in [day, last]) and atomically replace those partitions
+    of `staging.<table>`: a run over several days is one Spark job and one commit."""
     table = feature_table(table_name)
-    rows = compute_feature_table(spark, lakehouse, settings, table.name, day)
+    last = last or day
+    rows = compute_feature_range(spark, lakehouse, settings, table.name, day, last)
+    days = [day + timedelta(days=i) for i in range((last - day).days + 1)]
     return lakehouse.write_spark(
         rows,
         staging_name(table),
         mode="replace_partition",
-        partition={table.date_column: day},
+        partition={table.date_column: days[0] if len(days) == 1 else days},
         partition_by=[table.date_column],
     )
 

@@ -13,7 +13,13 @@ from mlops.inference.engines import (
 )
 from mlops.inference.model import CHAMPION, CHAMPION_OF_THE_TIME, NoModelError, ScoringModel, resolve_model
 from mlops.inference.publish import INFERENCE_LOG, INFERENCE_RUNS, PREDICTIONS, already_published, publish, record_run
-from mlops.inference.scoring_set import SCORING_SET, FeaturesNotReadyError, ScoringSet, build_scoring_set
+from mlops.inference.scoring_set import (
+    SCORING_SET,
+    FeaturesNotReadyError,
+    ScoringSet,
+    build_scoring_set,
+    check_features_ready,
+)
 
 __all__ = [
     "CHAMPION",
@@ -33,6 +39,7 @@ __all__ = [
     "SignatureMismatchError",
     "already_published",
     "build_scoring_set",
+    "check_features_ready",
     "choose_engine",
     "publish",
     "record_run",

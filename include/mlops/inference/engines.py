@@ -13,6 +13,7 @@ them before they are published.
 
 from __future__ import annotations
 
+import functools
 import logging
 import tempfile
 import time
@@ -98,6 +99,15 @@ def model_signature(model: ScoringModel) -> dict[str, str]:
     if signature is None or signature.inputs is None:
         raise SignatureMismatchError(f"{model.name} v{model.version} has no input signature: cannot check its inputs")
     return {spec.name: _type_name(spec.type) for spec in signature.inputs.inputs}
+
+
+@functools.lru_cache(maxsize=2)
+def _load_pyfunc(tracking_uri: str, uri: str) -> Any:
+    """The pyfunc model of a pinned version, loaded once per process and registry (a run over many dates
+    scores each with it; `models:/<name>/<version>` never changes, unlike an alias)."""
+    import mlflow.pyfunc
+
+    return mlflow.pyfunc.load_model(uri)
 
 
 def _type_name(dtype: Any) -> str:
@@ -199,7 +209,7 @@ def _score_arrow(
     import pyarrow.compute as pc
     import pyarrow.dataset as ds
 
-    model = mlflow.pyfunc.load_model(request.model.uri)
+    model = _load_pyfunc(mlflow.get_tracking_uri(), request.model.uri)
     columns, out_schema = list(signature), predictions_schema(schema)
     scored_at = datetime.now(UTC)
     on_day = ds.field(DATE_COLUMN) == pa.scalar(request.day, pa.date32())

@@ -42,6 +42,7 @@ class GateRequest:
     day: date
     run_id: str
     model_version: str | None = None  # the predictions gate checks one model version's rows
+    build_docs: bool = True  # False: Data Docs only if the batch fails (a run over many dates builds them once)
 
 
 def quality_store(settings: Settings) -> Path:
@@ -54,7 +55,9 @@ def validate_landing_batch(req: GateRequest) -> GateResult:
     from mlops.ingestion import IngestionError, validate_landing
 
     try:
-        return validate_landing(req.settings, req.target, req.day, req.run_id, lakehouse=req.lakehouse)
+        return validate_landing(
+            req.settings, req.target, req.day, req.run_id, lakehouse=req.lakehouse, build_docs=req.build_docs
+        )
     except IngestionError as exc:
         raise GateFailedError(str(exc)) from exc
 
@@ -75,7 +78,9 @@ def validate_staged_features(req: GateRequest) -> GateResult:
     previous = _reference_rows(req.lakehouse, spec.name, spec.date_column, req.day)
     suite = feature_suite(spec, req.day, previous, req.settings)
     store = quality_store(req.settings)
-    result = run_gate(staged, suite, mode=req.settings.quality.mode, store_dir=store, asset_name=spec.name)
+    result = run_gate(
+        staged, suite, mode=req.settings.quality.mode, store_dir=store, asset_name=spec.name, build_docs=req.build_docs
+    )
     if not result.success:
         raise GateFailedError(result.message(), result)
     if result.bad_row_index:
@@ -119,7 +124,14 @@ def validate_scoring_set(req: GateRequest) -> GateResult:
     staged = req.lakehouse.read_pandas(SCORING_SET, filters=[(DATE_COLUMN, "=", req.day)])
     suite = scoring_suite(req.day, req.settings, req.lakehouse.schema(SCORING_SET).names)
     store = quality_store(req.settings)
-    result = run_gate(staged, suite, mode=req.settings.quality.mode, store_dir=store, asset_name=SCORING_SET)
+    result = run_gate(
+        staged,
+        suite,
+        mode=req.settings.quality.mode,
+        store_dir=store,
+        asset_name=SCORING_SET,
+        build_docs=req.build_docs,
+    )
     if not result.success:
         raise GateFailedError(result.message(), result)
     if result.bad_row_index:
@@ -147,7 +159,10 @@ def validate_predictions(req: GateRequest) -> GateResult:
     filters = [(DATE_COLUMN, "=", req.day), ("model_version", "=", version)]
     staged = req.lakehouse.read_pandas(STAGED_PREDICTIONS, filters=filters)
     suite = predictions_suite(req.day, version, inputs)
-    result = run_gate(staged, suite, mode="fail", store_dir=quality_store(req.settings), asset_name="gold.predictions")
+    store = quality_store(req.settings)
+    result = run_gate(
+        staged, suite, mode="fail", store_dir=store, asset_name="gold.predictions", build_docs=req.build_docs
+    )
     if not result.success:
         raise GateFailedError(result.message(), result)
     return result

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator, Context
 
-from mlops_airflow.common import DEFAULT_SPARK_CONN_ID, emit_asset_metadata, spark_for_task
+from mlops_airflow.common import DEFAULT_SPARK_CONN_ID, emit_asset_metadata, run_days, spark_for_task
 
 if TYPE_CHECKING:
     from mlops.config import Settings
@@ -68,17 +68,24 @@ class ResolveScoringModelOperator(BaseOperator):
     `model_version` is `champion` (the alias now), `champion_of_the_time` (the champion for that data
     date, from monitoring.cd_decisions) or a version number. With no champion the task is skipped,
     and so is the rest of the run, with a message and a row in monitoring.inference_runs.
-    Returns {"date", "name", "version", "run_id", "source", "uri"}.
+    A run may cover `days` dates from the first (a backfill in fewer runs); one version scores them all.
+    Returns {"date", "days", "name", "version", "run_id", "source", "uri"}.
     """
 
-    template_fields: Sequence[str] = ("day", "model_version")
+    template_fields: Sequence[str] = ("day", "days", "model_version")
     ui_color = "#dadaeb"
 
     def __init__(
-        self, *, day: str = "", model_version: str = "champion", record_outcome: bool = True, **kwargs: Any
+        self,
+        *,
+        day: str = "",
+        days: str | int = 1,
+        model_version: str = "champion",
+        record_outcome: bool = True,
+        **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
-        self.day, self.model_version, self.record_outcome = day, model_version, record_outcome
+        self.day, self.days, self.model_version, self.record_outcome = day, days, model_version, record_outcome
 
     def execute(self, context: Context) -> dict[str, Any]:
         from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
@@ -88,6 +95,7 @@ class ResolveScoringModelOperator(BaseOperator):
 
         settings, lakehouse = _env()
         day = self._day(lakehouse)
+        count = len(run_days(day, self.days))
         selector = "champion" if _empty(self.model_version) else str(self.model_version)
         try:
             model = resolve_model(settings, selector, day, lakehouse)
@@ -107,7 +115,7 @@ class ResolveScoringModelOperator(BaseOperator):
         self.log.info(
             "Scoring %s with %s v%s (%s), pinned as %s", day, model.name, model.version, model.source, model.uri
         )
-        return {"date": day.isoformat(), **model.summary()}
+        return {"date": day.isoformat(), "days": count, **model.summary()}
 
     def _day(self, lakehouse: Lakehouse) -> date:
         from mlops.inference import FeaturesNotReadyError
@@ -124,44 +132,63 @@ class ResolveScoringModelOperator(BaseOperator):
 
 
 class BuildScoringSetOperator(BaseOperator):
-    """Stage the date's scheduled flights with point-in-time features in staging.scoring_set (Spark).
+    """Stage each date's scheduled flights with point-in-time features in staging.scoring_set (Spark).
 
     Skips the rest of the run, recording why in monitoring.inference_runs, when the pinned version
-    already published this date (a rerun changes nothing) or when the date has no scheduled flights.
-    Fails (and retries) when the date's features are not published yet.
+    already published every date of the run (a rerun changes nothing) or when they have no scheduled
+    flights. Fails (and retries) when a date's features are not published yet.
     """
 
-    template_fields: Sequence[str] = ("day", "model_version")
+    template_fields: Sequence[str] = ("day", "days", "model_version")
     ui_color = "#fde9d9"
 
     def __init__(
-        self, *, day: str, model_version: str, spark_conn_id: str | None = DEFAULT_SPARK_CONN_ID, **kwargs: Any
+        self,
+        *,
+        day: str,
+        model_version: str,
+        days: str | int = 1,
+        spark_conn_id: str | None = DEFAULT_SPARK_CONN_ID,
+        **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
-        self.day, self.model_version, self.spark_conn_id = day, model_version, spark_conn_id
+        self.day, self.days, self.model_version, self.spark_conn_id = day, days, model_version, spark_conn_id
 
     def execute(self, context: Context) -> dict[str, Any]:
         from airflow.sdk.exceptions import AirflowSkipException
 
-        from mlops.inference import SCORING_SET, already_published, build_scoring_set, record_run
+        from mlops.inference import SCORING_SET, already_published, build_scoring_set, check_features_ready, record_run
 
         settings, lakehouse = _env()
-        day, model = _parse_day(self.day), _pinned(settings, self.model_version)
-        base = {"flight_date": day, "model_name": model.name, "model_version": model.version}
-        if already_published(lakehouse, day, model.version):
-            message = f"{day} is already scored by {model.name} v{model.version}: nothing to do"
-            record_run(lakehouse, {**base, "outcome": "already_scored", "message": message}, context["run_id"])
+        dates, model = run_days(self.day, self.days), _pinned(settings, self.model_version)
+        check_features_ready(lakehouse, dates[-1])
+        todo = [day for day in dates if not already_published(lakehouse, day, model.version)]
+        if not todo:
+            message = f"{_span(dates)} already scored by {model.name} v{model.version}: nothing to do"
+            for day in dates:
+                row = {"flight_date": day, "model_name": model.name, "model_version": model.version}
+                record_run(lakehouse, {**row, "outcome": "already_scored", "message": message}, context["run_id"])
             raise AirflowSkipException(message)
         spark = spark_for_task(settings, self.spark_conn_id, f"{self.dag_id}.{self.task_id}")
-        staged = build_scoring_set(spark, lakehouse, settings, day)
-        self.log.info(
-            "Staged %d rows in %s for %s; PIT matches per table: %s", staged.rows, SCORING_SET, day, staged.pit
-        )
-        if staged.rows == 0:
-            message = f"No scheduled flights on {day} in features.flight_schedule: nothing to score"
-            record_run(lakehouse, {**base, "outcome": "empty", "message": message, "rows": 0}, context["run_id"])
+        rows = {}
+        for day in dates:  # every date, so that the later tasks see one staged partition per date of the run
+            staged = build_scoring_set(spark, lakehouse, settings, day)
+            rows[day.isoformat()] = staged.rows
+            self.log.info(
+                "Staged %d rows in %s for %s; PIT matches per table: %s", staged.rows, SCORING_SET, day, staged.pit
+            )
+        if not any(rows.values()):
+            message = f"No scheduled flights on {_span(dates)} in features.flight_schedule: nothing to score"
+            for day in dates:
+                row = {"flight_date": day, "model_name": model.name, "model_version": model.version, "rows": 0}
+                record_run(lakehouse, {**row, "outcome": "empty", "message": message}, context["run_id"])
             raise AirflowSkipException(message + " (recorded in monitoring.inference_runs)")
-        return staged.summary()
+        summary = staged.summary() if len(dates) == 1 else {"rows": sum(rows.values()), "rows_per_date": rows}
+        return summary
+
+
+def _span(dates: list[date]) -> str:
+    return str(dates[0]) if len(dates) == 1 else f"{dates[0]}..{dates[-1]}"
 
 
 class BatchScoreOperator(BaseOperator):
@@ -172,7 +199,7 @@ class BatchScoreOperator(BaseOperator):
     signature first: a mismatch fails without retries, naming the columns, and writes nothing.
     """
 
-    template_fields: Sequence[str] = ("day", "model_version", "engine")
+    template_fields: Sequence[str] = ("day", "days", "model_version", "engine")
     ui_color = "#c6dbef"
 
     def __init__(
@@ -180,12 +207,14 @@ class BatchScoreOperator(BaseOperator):
         *,
         day: str,
         model_version: str,
+        days: str | int = 1,
         engine: str = "",
         spark_conn_id: str | None = DEFAULT_SPARK_CONN_ID,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
-        self.day, self.model_version, self.engine, self.spark_conn_id = day, model_version, engine, spark_conn_id
+        self.day, self.days, self.model_version, self.engine = day, days, model_version, engine
+        self.spark_conn_id = spark_conn_id
 
     def execute(self, context: Context) -> dict[str, Any]:
         from airflow.sdk.exceptions import AirflowFailException
@@ -193,31 +222,40 @@ class BatchScoreOperator(BaseOperator):
         from mlops.inference import ENGINES, SCORING_SET, ScoreRequest, SignatureMismatchError, choose_engine, score
 
         settings, lakehouse = _env()
-        day, model = _parse_day(self.day), _pinned(settings, self.model_version)
-        rows = lakehouse.read(SCORING_SET, columns=["flight_date"], filters=[("flight_date", "=", day)]).num_rows
-        engine = choose_engine(settings, rows) if _empty(self.engine) or self.engine == "config" else self.engine
-        if engine not in ENGINES:
-            raise AirflowFailException(f"Unknown scoring engine {engine!r}; use one of {', '.join(ENGINES)}")
-        spark = (
-            spark_for_task(settings, self.spark_conn_id, f"{self.dag_id}.{self.task_id}") if engine == "spark" else None
-        )
-        self.log.info(
-            "Scoring %d rows of %s with %s v%s on the %s engine", rows, day, model.name, model.version, engine
-        )
-        request = ScoreRequest(
-            model, day, settings.inference.decision_threshold, context["run_id"], settings.inference.batch_rows
-        )
-        try:
-            result = score(lakehouse, request, engine, spark)
-        except SignatureMismatchError as exc:
-            raise AirflowFailException(str(exc)) from exc
-        self.log.info(
-            "Scored %d rows in %.1fs (%.0f rows/s)",
-            result.rows,
-            result.seconds,
-            result.rows / max(result.seconds, 1e-9),
-        )
-        return result.summary()
+        model = _pinned(settings, self.model_version)
+        results = []
+        for day in run_days(self.day, self.days):
+            rows = lakehouse.read(SCORING_SET, columns=["flight_date"], filters=[("flight_date", "=", day)]).num_rows
+            if rows == 0:
+                self.log.info("No staged rows for %s: nothing to score", day)
+                continue
+            engine = choose_engine(settings, rows) if _empty(self.engine) or self.engine == "config" else self.engine
+            if engine not in ENGINES:
+                raise AirflowFailException(f"Unknown scoring engine {engine!r}; use one of {', '.join(ENGINES)}")
+            spark = None
+            if engine == "spark":
+                spark = spark_for_task(settings, self.spark_conn_id, f"{self.dag_id}.{self.task_id}")
+            self.log.info(
+                "Scoring %d rows of %s with %s v%s on the %s engine", rows, day, model.name, model.version, engine
+            )
+            request = ScoreRequest(
+                model, day, settings.inference.decision_threshold, context["run_id"], settings.inference.batch_rows
+            )
+            try:
+                result = score(lakehouse, request, engine, spark)
+            except SignatureMismatchError as exc:
+                raise AirflowFailException(str(exc)) from exc
+            rate = result.rows / max(result.seconds, 1e-9)
+            self.log.info("Scored %d rows in %.1fs (%.0f rows/s)", result.rows, result.seconds, rate)
+            results.append(result.summary())
+        if len(results) == 1:
+            return results[0]
+        return {
+            "engine": results[-1]["engine"] if results else None,
+            "rows": sum(r["rows"] for r in results),
+            "seconds": sum(r["seconds"] for r in results),
+            "dates": len(results),
+        }
 
 
 class PublishPredictionsOperator(BaseOperator):
@@ -227,43 +265,50 @@ class PublishPredictionsOperator(BaseOperator):
     the outlet assets' events.
     """
 
-    template_fields: Sequence[str] = ("day", "model_version", "model_source")
+    template_fields: Sequence[str] = ("day", "days", "model_version", "model_source")
     ui_color = "#fff2cc"
 
     def __init__(
-        self, *, day: str, model_version: str, model_source: str = "", score_task_id: str = "score", **kwargs: Any
+        self,
+        *,
+        day: str,
+        model_version: str,
+        days: str | int = 1,
+        model_source: str = "",
+        score_task_id: str = "score",
+        **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
-        self.day, self.model_version, self.model_source = day, model_version, model_source
+        self.day, self.days, self.model_version, self.model_source = day, days, model_version, model_source
         self.score_task_id = score_task_id
 
     def execute(self, context: Context) -> dict[str, Any]:
         from mlops.inference import publish, record_run
 
         settings, lakehouse = _env()
-        day, model = _parse_day(self.day), _pinned(settings, self.model_version)
-        published = publish(lakehouse, day, model.version)
+        model = _pinned(settings, self.model_version)
         scored = context["ti"].xcom_pull(task_ids=self.score_task_id) or {}
-        summary = {
-            **published.summary(),
-            "date": day.isoformat(),
-            "model_name": model.name,
-            "model_version": model.version,
-        }
-        row = {
-            "flight_date": day,
-            "outcome": "scored",
-            "message": f"{published.predictions.rows} predictions appended"
-            if not published.predictions.skipped
-            else "already published",
-            "model_name": model.name,
-            "model_version": model.version,
-            "model_source": self.model_source or None,
-            "engine": scored.get("engine"),
-            "rows": published.predictions.rows,
-            "seconds": scored.get("seconds"),
-        }
-        record_run(lakehouse, row, context["run_id"])
+        summaries = []
+        for day in run_days(self.day, self.days):
+            published = publish(lakehouse, day, model.version)
+            rows = published.predictions.rows
+            row = {
+                "flight_date": day,
+                "outcome": "already_scored" if published.predictions.skipped else "scored",
+                "message": "already published" if published.predictions.skipped else f"{rows} predictions appended",
+                "model_name": model.name,
+                "model_version": model.version,
+                "model_source": self.model_source or None,
+                "engine": scored.get("engine"),
+                "rows": rows,
+                "seconds": scored.get("seconds"),
+            }
+            record_run(lakehouse, row, context["run_id"])
+            summaries.append({**published.summary(), "date": day.isoformat()})
+            self.log.info("Published %s", summaries[-1])
+        summary = {**summaries[-1], "model_name": model.name, "model_version": model.version}
+        if len(summaries) > 1:
+            summary["rows"] = sum(s.get("rows", 0) or 0 for s in summaries)
+            summary["days"] = len(summaries)
         emit_asset_metadata(context, self.outlets, summary)
-        self.log.info("Published %s", summary)
         return summary

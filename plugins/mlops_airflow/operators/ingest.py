@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import date
 from typing import Any
 
 from airflow.sdk import BaseOperator, Context
 from airflow.sdk.exceptions import AirflowFailException
 
-from mlops_airflow.common import emit_asset_metadata
+from mlops_airflow.common import emit_asset_metadata, run_days
 
 
 class IngestLandingOperator(BaseOperator):
@@ -21,15 +20,18 @@ class IngestLandingOperator(BaseOperator):
     Args:
         dataset: landing dataset (flights, weather, planes), templated.
         day: data date, templated (default `{{ ds }}`).
+        days: how many data dates from `day` the run covers (templated; default 1), ingested in order,
+            each with its own application transaction.
     """
 
-    template_fields: Sequence[str] = ("dataset", "day")
+    template_fields: Sequence[str] = ("dataset", "day", "days")
     ui_color = "#dae8fc"
 
-    def __init__(self, *, dataset: str, day: str = "{{ ds }}", **kwargs: Any) -> None:
+    def __init__(self, *, dataset: str, day: str = "{{ ds }}", days: str | int = 1, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.dataset = dataset
         self.day = day
+        self.days = days
 
     def execute(self, context: Context) -> dict[str, Any]:
         from mlops.config import load_settings
@@ -37,17 +39,17 @@ class IngestLandingOperator(BaseOperator):
         from mlops.lakehouse import Lakehouse
 
         settings = load_settings()
-        try:
-            result = ingest_day(
-                settings,
-                Lakehouse.from_settings(settings),
-                self.dataset,
-                date.fromisoformat(self.day),
-                context["run_id"],
-            )
-        except IngestionError as exc:
-            raise AirflowFailException(str(exc)) from exc
-        summary = result.summary()
+        lakehouse = Lakehouse.from_settings(settings)
+        results = []
+        for day in run_days(self.day, self.days):
+            try:
+                results.append(ingest_day(settings, lakehouse, self.dataset, day, context["run_id"]))
+            except IngestionError as exc:
+                raise AirflowFailException(str(exc)) from exc
+            self.log.info("Ingested %s for %s: %s", self.dataset, day, results[-1].summary())
+        summary = results[-1].summary()
+        if len(results) > 1:
+            rows, skipped = sum(r.rows for r in results), all(r.skipped for r in results)
+            summary = {**summary, "days": len(results), "rows": rows, "skipped": skipped}
         emit_asset_metadata(context, self.outlets, summary)
-        self.log.info("Ingested %s for %s: %s", self.dataset, self.day, summary)
         return summary

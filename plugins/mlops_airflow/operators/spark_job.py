@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import date
 from typing import Any
 
 from airflow.sdk import BaseOperator, Context
 
-from mlops_airflow.common import DEFAULT_SPARK_CONN_ID, emit_asset_metadata, spark_for_task
+from mlops_airflow.common import DEFAULT_SPARK_CONN_ID, emit_asset_metadata, run_days, spark_for_task
 
 
 class SparkDeltaJobOperator(BaseOperator):
@@ -22,10 +21,11 @@ class SparkDeltaJobOperator(BaseOperator):
         job: name of a job in `mlops.jobs.JOBS`.
         job_kwargs: keyword arguments for the job (templated).
         day: data date, templated (default `{{ ds }}`).
+        days: how many data dates from `day` the run covers (templated; default 1).
         spark_conn_id: Airflow connection of the Spark cluster; absent means local mode.
     """
 
-    template_fields: Sequence[str] = ("job", "job_kwargs", "day")
+    template_fields: Sequence[str] = ("job", "job_kwargs", "day", "days")
     ui_color = "#fde9d9"
 
     def __init__(
@@ -34,6 +34,7 @@ class SparkDeltaJobOperator(BaseOperator):
         job: str,
         job_kwargs: dict[str, Any] | None = None,
         day: str = "{{ ds }}",
+        days: str | int = 1,
         spark_conn_id: str | None = DEFAULT_SPARK_CONN_ID,
         **kwargs: Any,
     ) -> None:
@@ -41,6 +42,7 @@ class SparkDeltaJobOperator(BaseOperator):
         self.job = job
         self.job_kwargs = job_kwargs or {}
         self.day = day
+        self.days = days
         self.spark_conn_id = spark_conn_id
 
     def execute(self, context: Context) -> dict[str, Any]:
@@ -49,6 +51,7 @@ class SparkDeltaJobOperator(BaseOperator):
         from mlops.lakehouse import Lakehouse
 
         settings = load_settings()
+        dates = run_days(self.day, self.days)
         job = get_job(self.job)
         spark = None
         if job.needs_spark:
@@ -56,11 +59,13 @@ class SparkDeltaJobOperator(BaseOperator):
         ctx = JobContext(
             settings=settings,
             lakehouse=Lakehouse.from_settings(settings),
-            day=date.fromisoformat(self.day),
+            day=dates[0],
             run_id=context["run_id"],
             spark=spark,
+            last=dates[-1],
         )
-        self.log.info("Running job %s(%s) for %s in env %s", job.name, self.job_kwargs, ctx.day, settings.env)
+        span = f"{ctx.day}" if len(dates) == 1 else f"{ctx.day}..{ctx.last} ({len(dates)} days)"
+        self.log.info("Running job %s(%s) for %s in env %s", job.name, self.job_kwargs, span, settings.env)
         result = run_job(job.name, ctx, **self.job_kwargs)
         summary = result.summary()
         emit_asset_metadata(context, self.outlets, summary)

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from airflow.sdk import BaseSensorOperator, Context
 from airflow.sdk.exceptions import AirflowFailException
 
+from mlops_airflow.common import run_days
 from mlops_airflow.triggers.landing import LandingFileTrigger
 
 
@@ -22,18 +23,29 @@ class LandingFileSensor(BaseSensorOperator):
     Args:
         dataset: landing dataset name (flights, weather, planes).
         day: data date, templated (default `{{ ds }}`).
+        days: how many data dates from `day` the run covers (templated; default 1): the sensor waits
+            for each date's file in turn, deferring on the first one missing.
         wait_minutes: overrides the configured timeout.
     """
 
-    template_fields: Sequence[str] = ("dataset", "day")
+    template_fields: Sequence[str] = ("dataset", "day", "days")
     ui_color = "#e8f4f8"
 
-    def __init__(self, *, dataset: str, day: str = "{{ ds }}", wait_minutes: int | None = None, **kwargs: Any):
+    def __init__(
+        self,
+        *,
+        dataset: str,
+        day: str = "{{ ds }}",
+        days: str | int = 1,
+        wait_minutes: int | None = None,
+        **kwargs: Any,
+    ):
         super().__init__(**kwargs)
         if wait_minutes is not None and wait_minutes < 1:
             raise ValueError(f"wait_minutes must be >= 1, got {wait_minutes}")
         self.dataset = dataset
         self.day = day
+        self.days = days
         self.wait_minutes = wait_minutes
 
     def execute(self, context: Context) -> str:
@@ -41,10 +53,13 @@ class LandingFileSensor(BaseSensorOperator):
         from mlops.sources import landing_path
 
         settings = load_settings()
-        path = landing_path(settings, self.dataset, date.fromisoformat(self.day))
-        if path.is_file():
-            self.log.info("Landing file %s is present", path)
-            return str(path)
+        paths = [landing_path(settings, self.dataset, day) for day in run_days(self.day, self.days)]
+        missing = [p for p in paths if not p.is_file()]
+        if not missing:
+            self.log.info("Landing file(s) present: %s", ", ".join(str(p) for p in paths))
+            return str(paths[-1])
+        path = missing[0]
+        self.log.info("%d of %d landing file(s) missing, the first is %s", len(missing), len(paths), path)
         minutes = self.wait_minutes or settings.quality.landing_timeout_minutes
         deadline = datetime.now(UTC) + timedelta(minutes=minutes)
         self.log.info("Waiting up to %s min in the triggerer for %s", minutes, path)
@@ -65,4 +80,4 @@ class LandingFileSensor(BaseSensorOperator):
         path = event["path"]
         if not Path(path).is_file():
             raise AirflowFailException(f"Landing file {path} was reported but is gone; clear this task to retry.")
-        return path
+        return self.execute(context)  # the next missing date of the run, if any, defers again
