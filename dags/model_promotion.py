@@ -13,7 +13,8 @@ version). Every queued event is processed: each version is checked; the newest c
    input example, dataset lineage, required metrics, loads and predicts valid probabilities on current
    features, artifact size (`promotion.compliance_checks`). Pass: alias `challenger`,
    `cd.compliance=passed`. Fail: `cd.status=rejected` with reasons; never champion.
-3. `compare_with_champion`: both models scored on labelled flights after both training windows;
+3. `compare_with_champion`: both models scored on labelled flights after both training windows
+   (or, when none exist yet, on the challenger's held-out test days if the champion never saw them);
    ROC AUC >= champion's - `promotion.auc_tolerance`, log loss <= champion's +
    `promotion.max_log_loss_increase`. No champion yet: ROC AUC >= `promotion.baseline_roc_auc`.
 4. `approve`: prod (`promotion.approval: human`) asks a human in the Airflow UI (*Required actions*,

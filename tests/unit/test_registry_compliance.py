@@ -96,3 +96,22 @@ def test_comparison_without_unseen_days_is_refused(client, spark, lake, settings
     )
     with pytest.raises(ComparisonDataError, match="promotion.min_comparison_rows"):
         compare_with_champion(client, spark, lake, strict, settings.mlflow.model_name, versions[1])
+
+
+def test_a_retrain_with_no_later_data_is_compared_on_its_held_out_days(client, spark, lake, settings, versions):
+    """As drift_retraining deploys: trained up to the last published day, so nothing later exists yet."""
+    from datetime import date
+
+    from mlops.training import RunIdentity, TrainingRequest, train_model
+
+    name, old = settings.mlflow.model_name, versions[0]
+    if alias_version(client, name, CHAMPION) != old:
+        set_challenger(client, name, old, AUDIT)
+        promote(client, name, old, None, AUDIT)
+    retrain = train_model(
+        spark, lake, settings, TrainingRequest(date(2013, 1, 18), 14, who=RunIdentity(reason="drift"))
+    )
+    result = compare_with_champion(client, spark, lake, settings, name, retrain.version)
+    test_first = date(2013, 1, 18 - settings.training.test_days + 1)
+    assert result.data.startswith(f"held-out test days of the challenger {test_first}..2013-01-18")
+    assert result.basis == "champion" and result.champion_version == old

@@ -32,10 +32,11 @@ class LabelledData:
     frame: pd.DataFrame
     first: date
     last: date
+    kind: str = "recent"
 
     def describe(self) -> str:
         """E.g. `recent 2013-01-15..2013-01-18 (812 rows)`."""
-        return f"recent {self.first}..{self.last} ({len(self.frame)} rows)"
+        return f"{self.kind} {self.first}..{self.last} ({len(self.frame)} rows)"
 
 
 def training_end(tags: dict[str, str], model_name: str, version: str) -> date:
@@ -107,11 +108,15 @@ def compare_with_champion(
 ) -> Comparison:
     """Score challenger and champion on the same recent labelled data neither trained on, apply the rule.
 
-    With no champion, the challenger meets the business baseline on that data, or (when no later data
-    exists yet, as at the very first deployment) on its training run's held-out test days.
+    The data: labelled flights after both training windows when there are at least
+    `promotion.min_comparison_rows` (a later promotion, or a backfill); else the challenger's held-out
+    test days, when they fall after the champion's training window (a retrain deployed straight away,
+    as drift_retraining does: nothing later exists yet, and neither model learnt from those days).
+    With no champion, the challenger meets the business baseline on that data, or (as at the very first
+    deployment) on its training run's held-out test days.
 
     Raises:
-        ComparisonDataError: a champion exists but no labelled data after both training windows is there.
+        ComparisonDataError: a champion exists but neither kind of data has enough labelled flights.
     """
     rule = settings.promotion
     challenger = get_version(client, model_name, version)
@@ -123,9 +128,12 @@ def compare_with_champion(
     if data is not None and len(data.frame) < rule.min_comparison_rows:
         data = None
     if data is None and champion_v:
+        data = _held_out_days(client, spark, lakehouse, settings, challenger, champion_end=ends[1])
+    if data is None and champion_v:
         raise ComparisonDataError(
             f"Cannot compare {model_name} v{version} with champion v{champion_v}: fewer than "
-            f"{rule.min_comparison_rows} labelled flights after {max(ends)} (promotion.min_comparison_rows); "
+            f"{rule.min_comparison_rows} labelled flights after {max(ends)} (promotion.min_comparison_rows), "
+            f"and v{version}'s held-out test days are not all after v{champion_v}'s training window; "
             "run feature_refresh for later days, then re-run model_promotion"
         )
     if data is None:
@@ -135,6 +143,29 @@ def compare_with_champion(
     scored = score_version(client, model_name, str(version), data)
     champ = score_version(client, model_name, champion_v, data) if champion_v else None
     return compare_models(model_name, scored, champ, rule, data.describe())
+
+
+def _held_out_days(
+    client: MlflowClient,
+    spark: SparkSession,
+    lakehouse: Lakehouse,
+    settings: Settings,
+    challenger: Any,
+    champion_end: date,
+) -> LabelledData | None:
+    """The challenger's held-out test days (from its run's params), if the champion never trained on them."""
+    params = client.get_run(challenger.run_id).data.params
+    try:
+        end, test_days = date.fromisoformat(params["window_end"]), int(params["test_days"])
+    except (KeyError, ValueError):
+        return None
+    first = end - timedelta(days=test_days - 1)
+    if first <= champion_end:
+        return None
+    data = labelled_after(spark, lakehouse, settings, first - timedelta(days=1), days=test_days)
+    if data is None or len(data.frame) < settings.promotion.min_comparison_rows:
+        return None
+    return LabelledData(data.frame, data.first, data.last, "held-out test days of the challenger")
 
 
 def _tags(client: MlflowClient, mv: Any) -> dict[str, str]:
