@@ -59,6 +59,7 @@ def summarise_replay(settings, plot_path: Path, elapsed: float) -> None:
                 f"  v{row.model_version:<3} window to {row.window_end}  "
                 f"held-out ROC AUC {row.test_roc_auc:.3f}  {row.reason[:70]}"
             )
+    summarise_promotions(lakehouse)
     signals = (
         lakehouse.read_pandas("monitoring.drift_signals") if lakehouse.exists("monitoring.drift_signals") else None
     )
@@ -76,6 +77,24 @@ def summarise_replay(settings, plot_path: Path, elapsed: float) -> None:
         say(monthly.to_string(index=False, float_format=lambda x: f"{x:.3f}"))
         plot(monthly, history, signals, runs, plot_path)
         say(f"Plot: {plot_path}")
+
+
+def summarise_promotions(lakehouse) -> None:
+    """One line per version: the comparison's figures against their limits and whether it became champion."""
+    if not lakehouse.exists("monitoring.cd_decisions"):
+        return
+    rows = lakehouse.read_pandas("monitoring.cd_decisions")
+    say("Promotion decisions (monitoring.cd_decisions):")
+    for version in sorted(rows["version"].astype(str).unique(), key=int):
+        mine = rows[rows["version"].astype(str) == version]
+        checks = {r.check: r for r in mine[mine["step"] == "comparison"].itertuples()}
+        figures = ", ".join(
+            f"{name} {checks[name].value:.3f} (limit {checks[name].threshold:.3f}, {checks[name].outcome})"
+            for name in ("roc_auc", "log_loss")
+            if name in checks
+        )
+        promoted = ((mine["step"] == "promotion") & (mine["outcome"] == "promoted")).any()
+        say(f"  v{version:<3} {'promoted' if promoted else 'not promoted':<13} {figures}")
 
 
 def plot(monthly, history, signals, runs, path: Path) -> None:

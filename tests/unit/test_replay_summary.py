@@ -86,3 +86,29 @@ def test_replay_options_refuse_what_cannot_run(argv, message, capsys):
     with pytest.raises(SystemExit):
         parse_args(argv)
     assert message in capsys.readouterr().err
+
+
+def test_promotion_summary_gives_each_version_its_figures_and_outcome(lakehouse, capsys):
+    from replay_summary import summarise_promotions
+
+    def row(version, step, check, outcome, value=None, threshold=None):
+        return {
+            "version": version,
+            "step": step,
+            "check": check,
+            "outcome": outcome,
+            "value": value,
+            "threshold": threshold,
+        }
+
+    rows = [
+        row("1", "comparison", "roc_auc", "passed", 0.669, 0.55),
+        row("1", "promotion", "champion", "promoted"),
+        row("2", "comparison", "roc_auc", "passed", 0.654, 0.617),
+        row("2", "comparison", "log_loss", "failed", 0.582, 0.575),
+    ]
+    lakehouse.append("monitoring.cd_decisions", pa.Table.from_pylist(rows))
+    summarise_promotions(lakehouse)
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[1].split()[:2] == ["v1", "promoted"]
+    assert "not promoted" in lines[2] and "log_loss 0.582 (limit 0.575, failed)" in lines[2]
