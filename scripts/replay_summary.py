@@ -125,7 +125,7 @@ def plot(monthly, history, signals, runs, path: Path) -> None:
     ax.set_ylim(0.5, 0.75)
     ax.set_ylabel("ROC AUC")
     ax.set_title("Replay: champion versions (green lines), drift signals and monthly ROC AUC")
-    ax.legend(loc="lower right", fontsize=8)
+    ax.legend(loc="upper left", fontsize=8, framealpha=0.9)
     fig.autofmt_xdate()
     fig.tight_layout()
     fig.savefig(path, dpi=110)
