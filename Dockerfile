@@ -60,10 +60,8 @@ RUN mkdir -p /opt/mlops/lakehouse /opt/mlops/landing /opt/mlflow/artifacts /opt/
 # ---- Python dependencies (airflow user, the official image's way) -------------------------------
 USER airflow
 COPY --chown=airflow:0 requirements.txt constraints.txt /opt/airflow/
-COPY --chown=airflow:0 docker/requirements-image.txt /opt/airflow/docker/requirements-image.txt
 RUN pip install --no-cache-dir "apache-airflow==${AIRFLOW_VERSION}" \
         -r /opt/airflow/requirements.txt \
-        -r /opt/airflow/docker/requirements-image.txt \
         -c /opt/airflow/constraints.txt \
     && test "$(python -c 'import pyspark; print(pyspark.__version__)')" = "${SPARK_VERSION}" \
     && test "$(python -c 'import delta; print(delta.__version__)')" = "${DELTA_VERSION}" \

@@ -1,0 +1,339 @@
+"""The production topology of docker-compose.yaml, started natively and driven through Airflow's REST API.
+
+No Docker engine here, so each compose service runs as a process with the compose file's own
+environment and commands (interpolated from .env.example with generated secrets), service names
+mapped to loopback ports and container paths to a temporary folder:
+
+- postgres: Debian's PostgreSQL server, initialised like the image (superuser + POSTGRES_DB), then
+  docker/postgres/init-databases.sh itself adds the MLflow role and its two databases;
+- mlflow: the compose command (render docker/mlflow/basic_auth.ini, `mlflow server --app-name
+  basic-auth`, artifacts served by the server) on the Postgres backend and auth stores;
+- spark-connect: a Spark Connect server (without the Delta jars, which only the image has:
+  the pipelines write Delta through delta-rs either way, ../shared/ARCHITECTURE.md);
+- airflow-init (db migrate, admin password file), then airflow-apiserver, -scheduler,
+  -dag-processor and -triggerer with the compose environment (LocalExecutor, Postgres, JWT secret,
+  Execution API URL, SimpleAuthManager, the Spark connection, MLflow with its admin credentials).
+
+The test lands 19 days of EWR flights, then through the official Python client triggers
+feature_refresh (one run over the 19 days) and model_training (the first 18); model_promotion follows
+from the registered-model asset and batch_inference from the champion change (scoring day 19). It
+checks run and task states, the tables, the registry through the authenticated server, what is
+stored in Postgres, and at the end that everything it started has stopped.
+
+Run alone: `make test ARGS="-m topology"`. Needs PostgreSQL's server binaries (.ci/run installs them).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import sys
+import time
+from dataclasses import dataclass
+from datetime import date, timedelta
+from pathlib import Path
+
+import pytest
+import requests
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "scripts"))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _compose import interpolate, load_env_file, load_yaml  # noqa: E402
+from _postgres import Postgres, server_binaries  # noqa: E402
+from stack import (  # noqa: E402
+    AirflowAPI,
+    Services,
+    free_port,
+    listening,
+    spark_connect_command,
+    wait_for_port,
+)
+
+pytestmark = pytest.mark.topology
+
+START = date(2013, 1, 1)
+WINDOW_DAYS = 18  # the model_training integration test's window: a first model beats the 0.55 baseline
+DAYS = WINDOW_DAYS + 1  # the last day is scored by the champion-change run, outside the training window
+WINDOW_END = START + timedelta(days=WINDOW_DAYS - 1)
+SCORED_DAY = START + timedelta(days=WINDOW_DAYS)
+AIRFLOW_COMPONENTS = ("airflow-apiserver", "airflow-scheduler", "airflow-dag-processor", "airflow-triggerer")
+PIPELINES = ("feature_refresh", "model_training", "model_promotion", "batch_inference")
+# The test drives the data clock: no time schedules, no training on feature updates.
+TEST_SETTINGS = {
+    "schedules": {
+        "feature_refresh": None,
+        "model_training": None,
+        "batch_inference": None,
+        "model_monitoring": None,
+        "train_on_feature_updates": False,
+    },
+    "training": {"train_window_days": WINDOW_DAYS},
+}
+
+
+@dataclass
+class Stack:
+    home: Path
+    services: Services
+    postgres: Postgres
+    api: AirflowAPI
+    values: dict[str, str]  # the .env the compose file was interpolated with
+    ports: dict[str, int]
+    env: dict[str, str]  # an Airflow component's environment
+    runs: dict[str, list]  # dag_id -> its runs, once everything finished
+
+    @property
+    def mlflow_url(self) -> str:
+        return f"http://127.0.0.1:{self.ports['mlflow']}"
+
+    @property
+    def airflow_url(self) -> str:
+        return f"http://127.0.0.1:{self.ports['api']}"
+
+    def stop(self) -> None:
+        self.services.stop()
+        self.postgres.stop()
+
+
+def dotenv(ports: dict[str, int]) -> dict[str, str]:
+    """.env.example with every change-me secret generated, staging config, the test's ports."""
+    from cryptography.fernet import Fernet
+
+    values = load_env_file(ROOT / ".env.example")
+    for key, value in values.items():
+        if value.startswith("change-me"):
+            values[key] = secrets.token_urlsafe(16)
+    values["AIRFLOW_FERNET_KEY"] = Fernet.generate_key().decode()
+    values.update(
+        MLOPS_ENV="staging",  # CI's config: EWR only, minutes not hours
+        MLFLOW_WORKERS="1",
+        MLFLOW_ALLOWED_HOSTS=f"127.0.0.1:{ports['mlflow']}",
+        AIRFLOW_PARALLELISM="4",  # 2 cores
+    )
+    return values
+
+
+def native(value: str, home: Path, ports: dict[str, int]) -> str:
+    """A compose string with service addresses mapped to loopback ports and container paths to `home`."""
+    for container, local in (
+        ("@postgres:5432/", f"@127.0.0.1:{ports['postgres']}/"),
+        ("http://mlflow:5000", f"http://127.0.0.1:{ports['mlflow']}"),
+        ("http://airflow-apiserver:8080/", f"http://127.0.0.1:{ports['api']}/"),
+        ("sc://spark-connect:15002", f"sc://127.0.0.1:{ports['spark']}"),
+        ("--host 0.0.0.0 --port 5000", f"--host 127.0.0.1 --port {ports['mlflow']}"),
+        ("/opt/airflow/docker/", f"{ROOT}/docker/"),
+        ("/opt/airflow/auth/", f"{home}/airflow-auth/"),
+        ("/opt/mlflow/artifacts", f"{home}/mlflow-artifacts"),
+        ("/opt/mlops", f"{home}/mlops"),
+        ("/tmp/mlflow/", f"{home}/mlflow/"),
+    ):
+        value = value.replace(container, local)
+    return value
+
+
+def service_env(service: dict, home: Path, ports: dict[str, int]) -> dict[str, str]:
+    return {key: native(str(value), home, ports) for key, value in (service.get("environment") or {}).items()}
+
+
+def init_script(service: dict, home: Path, ports: dict[str, int]) -> str:
+    """airflow-init's script without what only a container needs (uid 50000 ownership, the entrypoint's DB wait)."""
+    script = native(service["command"][-1], home, ports)
+    lines = [line for line in script.splitlines() if not line.strip().startswith("chown ")]
+    return "\n".join(lines).replace("/entrypoint airflow", "airflow")
+
+
+def _land(home: Path) -> None:
+    from mlops.config import load_settings
+    from mlops.sources import land_range
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("MLOPS_LANDING_ROOT", str(home / "mlops" / "landing"))
+        land_range(load_settings("staging"), START, DAYS)
+
+
+def _wait_for_run(api: AirflowAPI, dag_id: str, services: Services, minutes: float = 10) -> list:
+    """Wait until `dag_id` has a run started by an asset event and none is queued or running."""
+    deadline = time.monotonic() + minutes * 60
+    while time.monotonic() < deadline:
+        services.alive()
+        runs = api.dag_runs(dag_id)
+        if runs and all(r.state.value in {"success", "failed"} for r in runs):
+            return runs
+        time.sleep(2)
+    raise RuntimeError(f"{dag_id}: no finished run after {minutes} min")
+
+
+def _start(home: Path) -> Stack:
+    if server_binaries() is None:
+        message = "PostgreSQL server binaries not found (apt-get install postgresql); .ci/run installs them"
+        if os.environ.get("MLOPS_REQUIRE_TOPOLOGY"):
+            pytest.fail(message)
+        pytest.skip(message)
+    ports = {name: free_port() for name in ("postgres", "mlflow", "api", "spark", "health", "logs", "trigger_logs")}
+    values = dotenv(ports)
+    compose = interpolate(load_yaml(ROOT / "docker-compose.yaml"), values)["services"]
+    services = Services(home / "logs")
+    postgres = Postgres(ports["postgres"], values["POSTGRES_USER"], values["POSTGRES_PASSWORD"])
+    stack = None
+    try:
+        postgres.start()
+        postgres.createdb(values["POSTGRES_DB"])
+        postgres.run_script(
+            ROOT / "docker" / "postgres" / "init-databases.sh", service_env(compose["postgres"], home, ports)
+        )
+
+        base = {
+            **os.environ,
+            "PYTHONPATH": f"{ROOT / 'include'}:{ROOT / 'plugins'}",
+            "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}",
+        }
+        mlflow = compose["mlflow"]
+        services.start(
+            "mlflow",
+            mlflow["command"][:2] + [native(mlflow["command"][2], home, ports)],
+            {**base, **service_env(mlflow, home, ports)},
+        )
+        services.start("spark-connect", spark_connect_command("local[2]", ports["spark"], "2g"), base)
+
+        airflow_env = {
+            **base,
+            **service_env(compose["airflow-scheduler"], home, ports),
+            "AIRFLOW_HOME": str(home / "airflow"),
+            "MLOPS_SETTINGS": json.dumps(TEST_SETTINGS),
+            # What the container gets from the image or its port mapping, here on free loopback ports.
+            "AIRFLOW__API__HOST": "127.0.0.1",
+            "AIRFLOW__API__PORT": str(ports["api"]),
+            "AIRFLOW__API__WORKERS": "1",
+            "AIRFLOW__SCHEDULER__SCHEDULER_HEALTH_CHECK_SERVER_PORT": str(ports["health"]),
+            "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(ports["logs"]),
+            "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(ports["trigger_logs"]),
+        }
+        for path in ("mlops/lakehouse", "mlops/landing", "airflow-auth", "airflow"):
+            (home / path).mkdir(parents=True, exist_ok=True)
+        init = compose["airflow-init"]
+        init_env = {**airflow_env, **service_env(init, home, ports)}
+        services.start("airflow-init", ["bash", "-c", init_script(init, home, ports)], init_env)
+        if services.procs[-1][1].wait(timeout=600) != 0:
+            raise RuntimeError(f"airflow-init failed; see {services.log('airflow-init')}")
+        services.procs.pop()
+        for name in AIRFLOW_COMPONENTS:
+            services.start(name, ["airflow", compose[name]["command"]], airflow_env)
+
+        _land(home)
+
+        wait_for_port(ports["api"], services)
+        api = AirflowAPI.connect(
+            f"http://127.0.0.1:{ports['api']}",
+            values["AIRFLOW_ADMIN_USERNAME"],
+            values["AIRFLOW_ADMIN_PASSWORD"],
+            services,
+        )
+        stack = Stack(home, services, postgres, api, values, ports, airflow_env, {})
+        api.wait_parsed(list(PIPELINES), services)
+        for dag_id in PIPELINES:
+            api.unpause(dag_id)
+        wait_for_port(ports["spark"], services)
+        wait_for_port(ports["mlflow"], services)
+
+        api.trigger("feature_refresh", "topology__features", START, {"days": DAYS})
+        api.wait("feature_refresh", "topology__features", services, hours=0.5)
+        conf = {"window_end": str(WINDOW_END), "window_days": WINDOW_DAYS, "reason": "topology test"}
+        api.trigger("model_training", "topology__training", None, conf)
+        api.wait("model_training", "topology__training", services, hours=0.5)
+        for dag_id in PIPELINES:
+            stack.runs[dag_id] = _wait_for_run(api, dag_id, services)
+        return stack
+    except BaseException:
+        services.stop()
+        postgres.stop()
+        raise
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory):
+    home = tmp_path_factory.mktemp("topology")
+    started = _start(home)
+    yield started
+    started.stop()
+    started.postgres.remove()
+
+
+def _logs(stack: Stack) -> str:
+    return f"logs: {stack.home / 'logs'}, task logs: {stack.home / 'airflow' / 'logs'}"
+
+
+def test_every_pipeline_ran_to_success_through_the_rest_api(stack):
+    states = {
+        dag_id: [(r.dag_run_id, r.run_type.value, r.state.value) for r in runs] for dag_id, runs in stack.runs.items()
+    }
+    assert states["feature_refresh"] == [("topology__features", "manual", "success")], _logs(stack)
+    assert states["model_training"] == [("topology__training", "manual", "success")], _logs(stack)
+    # Nobody triggered these: the registered-model asset started promotion, the champion alias inference.
+    assert [(kind, state) for _, kind, state in states["model_promotion"]] == [("asset_triggered", "success")]
+    assert [(kind, state) for _, kind, state in states["batch_inference"]] == [("asset_triggered", "success")]
+    assert [stack.api.active(dag_id) for dag_id in PIPELINES] == [[], [], [], []]
+    tasks = stack.api.task_states("feature_refresh", "topology__features")
+    assert len(tasks) > 10 and set(tasks.values()) == {"success"}, tasks
+
+
+def test_tables_hold_the_window_features_and_the_champions_predictions(stack):
+    from mlops.features.registry import FEATURE_TABLES
+    from mlops.lakehouse import Lakehouse
+
+    lake = Lakehouse(str(stack.home / "mlops" / "lakehouse"))
+    days = {START + timedelta(days=i) for i in range(DAYS)}
+    assert set(lake.read_pandas("bronze.flights", columns=["date"])["date"]) == days
+    for table in FEATURE_TABLES:
+        assert set(lake.read_pandas(table.name, columns=[table.date_column])[table.date_column]) == days, table.name
+    schedule = lake.read("features.flight_schedule", filters=[("feature_date", "=", SCORED_DAY)])
+    predictions = lake.read_pandas("gold.predictions")
+    assert set(predictions["flight_date"]) == {SCORED_DAY}
+    assert len(predictions) == schedule.num_rows > 100
+    assert set(predictions["model_version"]) == {"1"} and predictions["probability"].between(0, 1).all()
+    runs = lake.read_pandas("monitoring.inference_runs")
+    assert list(runs["outcome"]) == ["scored"]
+    decisions = lake.read_pandas("monitoring.cd_decisions")
+    promoted = decisions[(decisions["step"] == "promotion") & (decisions["outcome"] == "promoted")]
+    assert list(promoted["version"]) == ["1"]
+
+
+def test_registry_on_the_authenticated_mlflow_server(stack, monkeypatch):
+    from mlflow import MlflowClient
+
+    model = "flight_delay_staging"
+    anonymous = requests.get(f"{stack.mlflow_url}/api/2.0/mlflow/registered-models/search", timeout=30)
+    assert anonymous.status_code == 401
+    monkeypatch.setenv("MLFLOW_TRACKING_USERNAME", stack.values["MLFLOW_ADMIN_USERNAME"])
+    monkeypatch.setenv("MLFLOW_TRACKING_PASSWORD", stack.values["MLFLOW_ADMIN_PASSWORD"])
+    client = MlflowClient(tracking_uri=stack.mlflow_url, registry_uri=stack.mlflow_url)
+    champion = client.get_model_version_by_alias(model, "champion")
+    assert champion.version == "1"
+    run = client.get_run(champion.run_id)
+    assert run.data.metrics["test_roc_auc"] >= 0.55
+    # The artifacts went through the server (--serve-artifacts) into its store, not to the tasks' disks.
+    assert any((stack.home / "mlflow-artifacts").rglob("MLmodel"))
+    # Both MLflow stores are in Postgres, in their own databases.
+    stored = stack.postgres.query(stack.values["MLFLOW_DB_NAME"], "select name from registered_models")
+    assert stored == [[model]]
+    users = stack.postgres.query(stack.values["MLFLOW_AUTH_DB_NAME"], "select username, is_admin from users")
+    assert [stack.values["MLFLOW_ADMIN_USERNAME"], "t"] in users
+
+
+def test_airflow_state_is_in_postgres_and_the_api_requires_a_token(stack):
+    assert requests.get(f"{stack.airflow_url}/api/v2/dags", timeout=30).status_code == 401
+    health = requests.get(f"{stack.airflow_url}/api/v2/monitor/health", timeout=30).json()
+    assert health["metadatabase"]["status"] == "healthy" and health["scheduler"]["status"] == "healthy"
+    assert health["dag_processor"]["status"] == "healthy" and health["triggerer"]["status"] == "healthy"
+    assert requests.get(f"http://127.0.0.1:{stack.ports['health']}/health", timeout=30).status_code == 200
+    rows = stack.postgres.query(stack.values["POSTGRES_DB"], "select dag_id, state from dag_run order by dag_id")
+    assert sorted(rows) == sorted([dag_id, "success"] for dag_id in PIPELINES)
+    assert not list((stack.home / "airflow").glob("*.db")), "no SQLite database beside the Postgres one"
+
+
+def test_everything_it_started_stops(stack):
+    stack.stop()
+    assert stack.services.groups_alive() == []
+    assert not stack.postgres.running()
+    assert [name for name, port in stack.ports.items() if listening(port)] == []
