@@ -18,7 +18,7 @@ Daily refresh of the lakehouse for one **data date** (the run's logical date, `d
 
 **Reads** landing files, `bronze.*`. **Writes** `bronze.flights|weather|planes`,
 `staging.*`, `features.*`, `quarantine.*`, and gate results + Data Docs under
-`<lakehouse>/_quality/`.
+`<reports root>/_quality/` (`lakehouse.reports_root`, default the lakehouse root).
 
 **Run by hand:** trigger with a logical date (the data date), or
 `airflow dags test feature_refresh 2013-01-05`. Backfill a range with

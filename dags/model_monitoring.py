@@ -16,7 +16,8 @@ that arrived since its predictions, and drift signals for `drift_retraining`.
    `violation_k` of the last `violation_n` windows below `min_roc_auc`, the latest included. GX gates
    validate the rows, then they are appended to `monitoring.feature_drift`, `monitoring.model_performance`
    and (one row per breach) `monitoring.drift_signals`. An HTML drift report with plots is written to
-   `<lakehouse>/_reports/drift/` and logged to MLflow under the champion's run (`monitoring/<date>/`).
+   `<reports root>/_reports/drift/` (`lakehouse.reports_root`, default the lakehouse root) and logged to
+   MLflow under the champion's run (`monitoring/<date>/`).
 3. `alert`: on a breach, `MonitoringAlertNotifier`: always the task log; a webhook (connection
    `mlops_alerts_webhook`) and email (connection `mlops_alerts_smtp`) when configured.
 

@@ -17,6 +17,7 @@ CONFIG_DIR = PROJECT_ROOT / "include" / "config"
 # Environment variables that override URIs so production can point at object storage and a server.
 ENV_LAKEHOUSE_ROOT = "MLOPS_LAKEHOUSE_ROOT"
 ENV_LANDING_ROOT = "MLOPS_LANDING_ROOT"
+ENV_REPORTS_ROOT = "MLOPS_REPORTS_ROOT"
 ENV_TRACKING_URI = "MLFLOW_TRACKING_URI"
 ENV_HOME = "MLOPS_HOME"
 ENV_SELECTOR = "MLOPS_ENV"
@@ -34,10 +35,31 @@ class _Frozen(BaseModel):
 
 
 class LakehouseSettings(_Frozen):
-    """Where tables and landing files live (local paths are relative to MLOPS_HOME)."""
+    """Where tables, landing files and reports live (local paths are relative to MLOPS_HOME)."""
 
-    root: str
+    root: str  # a path or an object-store URI (s3://, gs://, az://): tables go through delta-rs
     landing_root: str
+    # GX results and Data Docs (`_quality/`), drift reports (`_reports/`): files on a filesystem. Default:
+    # the lakehouse root when it is a path, `<env>/reports` under MLOPS_HOME when it is a URI.
+    reports_root: str
+
+    @model_validator(mode="before")
+    @classmethod
+    def _reports_beside_local_tables(cls, data: Any) -> Any:
+        if isinstance(data, dict) and not data.get("reports_root"):
+            root = data.get("root")
+            if isinstance(root, str) and "://" not in root:
+                data = {**data, "reports_root": root}
+        return data
+
+    @model_validator(mode="after")
+    def _reports_on_a_filesystem(self) -> LakehouseSettings:
+        if "://" in self.reports_root:
+            raise ValueError(
+                f"lakehouse.reports_root must be a filesystem path (GX Data Docs and drift reports are files), "
+                f"got {self.reports_root!r}; mount the bucket or keep reports on a volume"
+            )
+        return self
 
 
 class MlflowSettings(_Frozen):
@@ -306,10 +328,17 @@ def _apply_overrides(raw: dict[str, Any], env: str) -> dict[str, Any]:
     lake = dict(raw.get("lakehouse") or {})
     flow = dict(raw.get("mlflow") or {})
     home = mlops_home()
-    for key, var in (("root", ENV_LAKEHOUSE_ROOT), ("landing_root", ENV_LANDING_ROOT)):
+    for key, var in (
+        ("root", ENV_LAKEHOUSE_ROOT),
+        ("landing_root", ENV_LANDING_ROOT),
+        ("reports_root", ENV_REPORTS_ROOT),
+    ):
         value = os.environ.get(var) or lake.get(key)
         if isinstance(value, str):
             lake[key] = _resolve_location(value, home)
+    if isinstance(lake.get("root"), str) and not lake.get("reports_root"):
+        root = lake["root"]
+        lake["reports_root"] = _resolve_location(f"{env}/reports", home) if "://" in root else root
     uri = os.environ.get(ENV_TRACKING_URI) or flow.get("tracking_uri")
     if isinstance(uri, str):
         flow["tracking_uri"] = uri.replace("{home}", str(home))

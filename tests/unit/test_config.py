@@ -28,7 +28,13 @@ def _config_dir(tmp_path: Path, extra: str = "", env: str = "staging", declared:
 
 @pytest.fixture
 def no_overrides(monkeypatch):
-    for var in ("MLOPS_LAKEHOUSE_ROOT", "MLOPS_LANDING_ROOT", "MLFLOW_TRACKING_URI", "MLOPS_SETTINGS"):
+    for var in (
+        "MLOPS_LAKEHOUSE_ROOT",
+        "MLOPS_LANDING_ROOT",
+        "MLOPS_REPORTS_ROOT",
+        "MLFLOW_TRACKING_URI",
+        "MLOPS_SETTINGS",
+    ):
         monkeypatch.delenv(var, raising=False)
 
 
@@ -141,7 +147,26 @@ def test_load_settings_resolves_relative_roots_under_mlops_home(tmp_path, monkey
 
     assert settings.lakehouse.root == str(tmp_path / "home" / "lake")
     assert settings.lakehouse.landing_root == str(tmp_path / "home" / "landing")
+    assert settings.lakehouse.reports_root == settings.lakehouse.root  # reports beside local tables
     assert settings.mlflow.tracking_uri == f"sqlite:///{tmp_path / 'home'}/mlflow.db"
+
+
+def test_reports_stay_on_the_filesystem_when_the_lakehouse_is_on_object_storage(tmp_path, monkeypatch, no_overrides):
+    monkeypatch.setenv("MLOPS_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("MLOPS_LAKEHOUSE_ROOT", "s3://bucket/lakehouse")
+
+    settings = load_settings("staging", config_dir=_config_dir(tmp_path))
+    assert settings.lakehouse.reports_root == str(tmp_path / "home" / "staging" / "reports")
+
+    monkeypatch.setenv("MLOPS_REPORTS_ROOT", "/mnt/reports")
+    assert load_settings("staging", config_dir=_config_dir(tmp_path)).lakehouse.reports_root == "/mnt/reports"
+
+
+def test_reports_root_on_object_storage_is_refused_naming_the_key(tmp_path, monkeypatch, no_overrides):
+    monkeypatch.setenv("MLOPS_REPORTS_ROOT", "s3://bucket/reports")
+
+    with pytest.raises(ConfigError, match=r"lakehouse.reports_root must be a filesystem path.*s3://bucket/reports"):
+        load_settings("staging", config_dir=_config_dir(tmp_path))
 
 
 @pytest.mark.parametrize(

@@ -46,8 +46,8 @@ class GateRequest:
 
 
 def quality_store(settings: Settings) -> Path:
-    """Where gates write full results and Data Docs: `<lakehouse>/_quality/<asset>/{results,data_docs}`."""
-    return Path(settings.lakehouse.root) / "_quality"
+    """Where gates write full results and Data Docs: `<reports root>/_quality/<asset>/{results,data_docs}`."""
+    return Path(settings.lakehouse.reports_root) / "_quality"
 
 
 def validate_landing_batch(req: GateRequest) -> GateResult:

@@ -16,7 +16,7 @@ class MonitorModelOperator(BaseOperator):
     """Drift, late-label performance and signals for one day (`mlops.monitoring.job.run_monitoring`), then the report.
 
     The rows are validated by GX gates before they are appended (a refusal fails without retries and
-    writes nothing). The HTML drift report goes to `<lakehouse>/_reports/drift/` and is logged to MLflow
+    writes nothing). The HTML drift report goes to `<reports root>/_reports/drift/` and is logged to MLflow
     under the monitored version's training run (`monitoring/<date>/`); both locations are in the log.
     Returns the summary, with the alert text, for the alert task.
     """
@@ -63,7 +63,7 @@ class MonitorModelOperator(BaseOperator):
         from mlops.registry import get_version
 
         name = f"drift_{result.day}_v{result.model_version}.html"
-        path = write_report(result, Path(settings.lakehouse.root) / "_reports" / "drift" / name)
+        path = write_report(result, Path(settings.lakehouse.reports_root) / "_reports" / "drift" / name)
         self.log.info("Drift report: %s", path.resolve().as_uri())
         client = MlflowClient(tracking_uri=settings.mlflow.tracking_uri)
         run_id = get_version(client, result.model_name, result.model_version).run_id
