@@ -147,7 +147,7 @@ def summarise(settings, elapsed: float, log_path: Path) -> None:
             name = f"{layer_dir.name}.{table_dir.name}"
             table = lakehouse.table(name)
             say(f"  {name:<32} version {table.version():>4}  rows {table.count():>9,}")
-    say(f"Quality results and Data Docs: {root / '_quality'}")
+    say(f"Quality results and Data Docs: {Path(settings.lakehouse.reports_root) / '_quality'}")
     summarise_models(settings, lakehouse)
     summarise_predictions(lakehouse)
     summarise_monitoring(lakehouse, settings.monitoring.ignore_features)

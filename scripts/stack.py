@@ -8,6 +8,7 @@ documentation shows.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import secrets
@@ -18,16 +19,19 @@ import time
 from datetime import UTC, date, datetime
 from pathlib import Path
 
+import psutil
 import requests
 
 DONE = {"success", "failed"}
 
 
 class Services:
-    """Processes started in their own sessions; `stop` ends every process group, whatever happened."""
+    """Processes started in their own sessions; `stop` ends each one with everything it started."""
 
     def __init__(self, logs: Path) -> None:
         self.logs, self.procs = logs, []
+        self._stopped: dict[str, list[psutil.Process]] = {}
+        self._one_shot: set[str] = set()
         logs.mkdir(parents=True, exist_ok=True)
 
     def log(self, name: str) -> Path:
@@ -39,46 +43,94 @@ class Services:
         self.procs.append((name, proc))
         return proc
 
+    def run(self, name: str, command: list[str], env: dict[str, str], minutes: float = 10) -> None:
+        """A one-shot step (like a compose init service): wait for it, fail naming its log."""
+        proc = self.start(name, command, env)
+        self._one_shot.add(name)
+        try:
+            code = proc.wait(timeout=minutes * 60)
+        except subprocess.TimeoutExpired:
+            raise RuntimeError(f"{name} still running after {minutes} min; see {self.log(name)}") from None
+        if code != 0:
+            raise RuntimeError(f"{name} exited with {code}; see {self.log(name)}")
+
     def alive(self) -> None:
-        """Fail, naming the service and its log, if any process has exited."""
+        """Fail, naming the service and its log, if a long-running process has exited."""
         for name, proc in self.procs:
-            if proc.poll() is not None:
+            if name not in self._one_shot and proc.poll() is not None:
                 raise RuntimeError(f"{name} exited with {proc.returncode}; see {self.log(name)}")
 
     def stop(self, seconds: float = 30) -> None:
-        """SIGTERM every process group (newest first), SIGKILL what is left after `seconds`."""
+        """SIGTERM each service and everything it started, SIGKILL what is left after `seconds`.
+
+        Members are collected before any signal: Airflow 3 runs each task in a process group of its own
+        (below the scheduler, not in its group), and an orphan would no longer show as a descendant.
+        """
+        members = {name: _members(proc.pid) for name, proc in self.procs}
+        for name, found in members.items():
+            self._stopped.setdefault(name, []).extend(found)
+        everyone = [p for found in members.values() for p in found]
         for _, proc in reversed(self.procs):
             _signal_group(proc.pid, signal.SIGTERM)
-        deadline = time.monotonic() + seconds
+        for member in everyone:
+            with contextlib.suppress(psutil.Error):
+                member.terminate()
+        _, left = psutil.wait_procs(everyone, timeout=seconds)
+        for member in left:
+            with contextlib.suppress(psutil.Error):
+                member.kill()
+        psutil.wait_procs(left, timeout=10)
         for _, proc in self.procs:
-            try:
-                proc.wait(timeout=max(1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                pass
-            # Task processes of a LocalExecutor live in the scheduler's group and may outlive it.
             _signal_group(proc.pid, signal.SIGKILL)
             proc.wait()
-        settle = time.monotonic() + 10  # a killed group's members are gone once the kernel reaps them
-        while self.groups_alive() and time.monotonic() < settle:
-            time.sleep(0.2)
 
-    def groups_alive(self) -> list[str]:
-        """Names of services whose process group still has a member."""
-        alive = []
-        for name, proc in self.procs:
-            try:
-                os.killpg(proc.pid, 0)
-                alive.append(name)
-            except (ProcessLookupError, PermissionError):
-                pass
-        return alive
+    def leftovers(self) -> list[str]:
+        """Services with a process still running: of those seen at `stop`, or in their process group now."""
+        return [
+            name
+            for name, proc in self.procs
+            if any(_running(p) for p in [*self._stopped.get(name, []), *_members(proc.pid)])
+        ]
+
+
+def _running(process: psutil.Process) -> bool:
+    try:
+        return process.is_running() and process.status() != psutil.STATUS_ZOMBIE
+    except psutil.Error:
+        return False
+
+
+def _members(pid: int) -> list[psutil.Process]:
+    """A service's live processes: the leader, its descendants, and whatever else is in its process group."""
+    found: dict[int, psutil.Process] = {}
+    with contextlib.suppress(psutil.Error):
+        leader = psutil.Process(pid)
+        found[pid] = leader
+        found.update((child.pid, child) for child in leader.children(recursive=True))
+    for process in psutil.process_iter():
+        with contextlib.suppress(OSError):
+            if os.getpgid(process.pid) == pid:
+                found.setdefault(process.pid, process)
+    return [p for p in found.values() if _running(p)]
 
 
 def _signal_group(pgid: int, sig: int) -> None:
-    try:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(pgid, sig)
-    except ProcessLookupError:
-        pass
+
+
+def free_ports(count: int) -> list[int]:
+    """`count` distinct free loopback ports (all held while they are chosen, so none repeats)."""
+    sockets = []
+    try:
+        for _ in range(count):
+            sock = socket.socket()
+            sock.bind(("127.0.0.1", 0))
+            sockets.append(sock)
+        return [sock.getsockname()[1] for sock in sockets]
+    finally:
+        for sock in sockets:
+            sock.close()
 
 
 def free_port() -> int:
@@ -105,7 +157,9 @@ def wait_for_port(port: int, services: Services, minutes: float = 3) -> None:
 def spark_connect_command(master: str, port: int, driver_memory: str = "4g") -> list[str]:
     """The Spark Connect server of the pip-installed Spark (pyspark ships bin/ and the server jar)."""
     pyspark = Path(__import__("pyspark").__file__).parent
-    connect_jar = next((pyspark / "jars").glob("spark-connect_*.jar"))
+    connect_jar = next((pyspark / "jars").glob("spark-connect_*.jar"), None)
+    if connect_jar is None:
+        raise RuntimeError(f"No spark-connect_*.jar in {pyspark / 'jars'}: install pyspark[connect] (requirements.txt)")
     conf = {
         "spark.connect.grpc.binding.address": "127.0.0.1",
         "spark.connect.grpc.binding.port": str(port),
@@ -124,13 +178,17 @@ def spark_connection(port: int) -> str:
     return json.dumps({"conn_type": "generic", "host": f"sc://127.0.0.1:{port}"})
 
 
-def admin_password(passwords_file: Path) -> str:
-    """The SimpleAuthManager admin password: read from its file, or made and stored (mode 600)."""
+def admin_password(passwords_file: Path, username: str = "admin") -> str:
+    """A SimpleAuthManager user's password: read from its file, or made and stored (created mode 600)."""
     if not passwords_file.is_file():
         passwords_file.parent.mkdir(parents=True, exist_ok=True)
-        passwords_file.write_text(json.dumps({"admin": secrets.token_urlsafe(12)}))
-        passwords_file.chmod(0o600)
-    return json.loads(passwords_file.read_text())["admin"]
+        descriptor = os.open(passwords_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(descriptor, "w") as out:
+            json.dump({username: secrets.token_urlsafe(12)}, out)
+    passwords = json.loads(passwords_file.read_text())
+    if username not in passwords:
+        raise RuntimeError(f"{passwords_file} has no password for user {username!r} (users: {sorted(passwords)})")
+    return passwords[username]
 
 
 class AirflowAPI:
@@ -141,6 +199,10 @@ class AirflowAPI:
         from airflow_client.client.api import DAGApi, DagRunApi, TaskInstanceApi
 
         token = requests.post(f"{url}/auth/token", json={"username": username, "password": password}, timeout=30)
+        if token.status_code in (401, 403):
+            raise PermissionError(
+                f"Airflow at {url} refused user {username!r}: check its password (HTTP {token.status_code})"
+            )
         token.raise_for_status()
         client = ApiClient(Configuration(host=url, access_token=token.json()["access_token"]))
         self.url = url
@@ -160,14 +222,22 @@ class AirflowAPI:
                 time.sleep(2)
 
     def wait_parsed(self, dag_ids: list[str], services: Services, minutes: float = 5) -> None:
+        """Wait until the DAG processor has stored every DAG; name import errors if it has not."""
+        from airflow_client.client.api import ImportErrorApi
+
         deadline = time.monotonic() + minutes * 60
-        while time.monotonic() < deadline:
+        while True:
             services.alive()
-            found = {d.dag_id for d in self.dags.get_dags(limit=100).dags}
-            if set(dag_ids) <= found:
+            missing = set(dag_ids) - {d.dag_id for d in self.dags.get_dags(limit=100).dags}
+            if not missing:
                 return
+            if time.monotonic() > deadline:
+                errors = ImportErrorApi(self.dags.api_client).get_import_errors(limit=20).import_errors
+                found = "; ".join(f"{e.filename}: {e.stack_trace.strip().splitlines()[-1]}" for e in errors)
+                raise RuntimeError(
+                    f"DAGs not parsed after {minutes} min: {sorted(missing)}; import errors: {found or 'none'}"
+                )
             time.sleep(2)
-        raise RuntimeError(f"DAGs not parsed after {minutes} min: {sorted(set(dag_ids) - found)}")
 
     def unpause(self, dag_id: str) -> None:
         from airflow_client.client.models import DAGPatchBody

@@ -15,14 +15,19 @@ import subprocess
 import tempfile
 from pathlib import Path
 
+import psutil
+
 
 def server_binaries() -> Path | None:
     """The folder holding initdb / pg_ctl / postgres (PATH first, then Debian's versioned folders)."""
     found = shutil.which("initdb")
     if found:
         return Path(os.path.realpath(found)).parent
-    candidates = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"), reverse=True)
-    return Path(candidates[0]).parent if candidates else None
+    candidates = glob.glob("/usr/lib/postgresql/*/bin/initdb")
+    newest = max(
+        candidates, key=lambda path: int(Path(path).parts[-3]) if Path(path).parts[-3].isdigit() else 0, default=None
+    )
+    return Path(newest).parent if newest else None
 
 
 class Postgres:
@@ -34,13 +39,15 @@ class Postgres:
         self.dir = Path(tempfile.mkdtemp(prefix="mlops-pg-"))
         self.data, self.log = self.dir / "data", self.dir / "postgres.log"
         self._as = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
+        self.pid: int | None = None  # the postmaster, once started
         if self._as:
             shutil.chown(self.dir, "postgres", "postgres")
 
-    def _run(self, *command: str, env: dict[str, str] | None = None) -> None:
+    def _run(self, *command: str, env: dict[str, str] | None = None) -> str:
         done = subprocess.run([*self._as, *command], capture_output=True, text=True, env=env)
         if done.returncode != 0:
             raise RuntimeError(f"{' '.join(command)} exited with {done.returncode}: {done.stderr[-2000:]}")
+        return done.stdout
 
     def start(self) -> None:
         pwfile = self.dir / "pwfile"
@@ -62,13 +69,20 @@ class Postgres:
         pwfile.unlink()
         options = f"-p {self.port} -k {self.dir} -c listen_addresses=127.0.0.1 -c max_connections=200"
         self._run(str(self.bin / "pg_ctl"), "-D", str(self.data), "-l", str(self.log), "-o", options, "-w", "start")
+        self.pid = int((self.data / "postmaster.pid").read_text().split()[0])
 
     def stop(self) -> None:
         if (self.data / "postmaster.pid").exists():
             self._run(str(self.bin / "pg_ctl"), "-D", str(self.data), "-m", "fast", "-w", "stop")
 
     def running(self) -> bool:
-        return (self.data / "postmaster.pid").exists()
+        """True while the postmaster process is alive (whatever its pid file says)."""
+        if self.pid is None:
+            return False
+        try:
+            return psutil.Process(self.pid).status() != psutil.STATUS_ZOMBIE
+        except psutil.NoSuchProcess:
+            return False
 
     def client_env(self, **extra: str) -> dict[str, str]:
         """Environment for psql over the private socket, as the superuser."""
@@ -82,13 +96,7 @@ class Postgres:
         self._run("bash", str(script), env=self.client_env(**{**env, "POSTGRES_USER": self.superuser}))
 
     def query(self, database: str, sql: str) -> list[list[str]]:
-        out = subprocess.run(
-            [*self._as, "psql", "-At", "-F", "\t", "-d", database, "-c", sql],
-            check=True,
-            capture_output=True,
-            text=True,
-            env=self.client_env(),
-        ).stdout
+        out = self._run("psql", "-At", "-F", "\t", "-d", database, "-c", sql, env=self.client_env())
         return [line.split("\t") for line in out.splitlines() if line]
 
     def url(self, user: str, password: str, database: str) -> str:

@@ -45,13 +45,14 @@ from _postgres import Postgres, server_binaries  # noqa: E402
 from stack import (  # noqa: E402
     AirflowAPI,
     Services,
-    free_port,
+    free_ports,
     listening,
     spark_connect_command,
     wait_for_port,
 )
 
-pytestmark = pytest.mark.topology
+# One budget for the module's fixture and tests; the waits inside fit in it and name what is late.
+pytestmark = [pytest.mark.topology, pytest.mark.timeout(1800)]
 
 START = date(2013, 1, 1)
 WINDOW_DAYS = 18  # the model_training integration test's window: a first model beats the 0.55 baseline
@@ -93,8 +94,10 @@ class Stack:
         return f"http://127.0.0.1:{self.ports['api']}"
 
     def stop(self) -> None:
-        self.services.stop()
-        self.postgres.stop()
+        try:
+            self.services.stop()
+        finally:
+            self.postgres.stop()
 
 
 def dotenv(ports: dict[str, int]) -> dict[str, str]:
@@ -153,7 +156,7 @@ def _land(home: Path) -> None:
         land_range(load_settings("staging"), START, DAYS)
 
 
-def _wait_for_run(api: AirflowAPI, dag_id: str, services: Services, minutes: float = 10) -> list:
+def _wait_for_run(api: AirflowAPI, dag_id: str, services: Services, minutes: float = 5) -> list:
     """Wait until `dag_id` has a run started by an asset event and none is queued or running."""
     deadline = time.monotonic() + minutes * 60
     while time.monotonic() < deadline:
@@ -171,7 +174,8 @@ def _start(home: Path) -> Stack:
         if os.environ.get("MLOPS_REQUIRE_TOPOLOGY"):
             pytest.fail(message)
         pytest.skip(message)
-    ports = {name: free_port() for name in ("postgres", "mlflow", "api", "spark", "health", "logs", "trigger_logs")}
+    names = ("postgres", "mlflow", "api", "spark", "health", "logs", "trigger_logs")
+    ports = dict(zip(names, free_ports(len(names)), strict=True))
     values = dotenv(ports)
     compose = interpolate(load_yaml(ROOT / "docker-compose.yaml"), values)["services"]
     services = Services(home / "logs")
@@ -201,6 +205,8 @@ def _start(home: Path) -> Stack:
             **base,
             **service_env(compose["airflow-scheduler"], home, ports),
             "AIRFLOW_HOME": str(home / "airflow"),
+            "AIRFLOW__CORE__DAGS_FOLDER": str(ROOT / "dags"),  # the image copies them to its default folder
+            "AIRFLOW__CORE__PLUGINS_FOLDER": str(ROOT / "plugins"),
             "MLOPS_SETTINGS": json.dumps(TEST_SETTINGS),
             # What the container gets from the image or its port mapping, here on free loopback ports.
             "AIRFLOW__API__HOST": "127.0.0.1",
@@ -214,10 +220,7 @@ def _start(home: Path) -> Stack:
             (home / path).mkdir(parents=True, exist_ok=True)
         init = compose["airflow-init"]
         init_env = {**airflow_env, **service_env(init, home, ports)}
-        services.start("airflow-init", ["bash", "-c", init_script(init, home, ports)], init_env)
-        if services.procs[-1][1].wait(timeout=600) != 0:
-            raise RuntimeError(f"airflow-init failed; see {services.log('airflow-init')}")
-        services.procs.pop()
+        services.run("airflow-init", ["bash", "-c", init_script(init, home, ports)], init_env)
         for name in AIRFLOW_COMPONENTS:
             services.start(name, ["airflow", compose[name]["command"]], airflow_env)
 
@@ -238,16 +241,19 @@ def _start(home: Path) -> Stack:
         wait_for_port(ports["mlflow"], services)
 
         api.trigger("feature_refresh", "topology__features", START, {"days": DAYS})
-        api.wait("feature_refresh", "topology__features", services, hours=0.5)
+        api.wait("feature_refresh", "topology__features", services, hours=0.25)
         conf = {"window_end": str(WINDOW_END), "window_days": WINDOW_DAYS, "reason": "topology test"}
         api.trigger("model_training", "topology__training", None, conf)
-        api.wait("model_training", "topology__training", services, hours=0.5)
+        api.wait("model_training", "topology__training", services, hours=0.1)
         for dag_id in PIPELINES:
             stack.runs[dag_id] = _wait_for_run(api, dag_id, services)
         return stack
     except BaseException:
-        services.stop()
-        postgres.stop()
+        try:
+            services.stop()
+        finally:
+            postgres.stop()
+            postgres.remove()
         raise
 
 
@@ -334,6 +340,6 @@ def test_airflow_state_is_in_postgres_and_the_api_requires_a_token(stack):
 
 def test_everything_it_started_stops(stack):
     stack.stop()
-    assert stack.services.groups_alive() == []
-    assert not stack.postgres.running()
+    assert stack.services.leftovers() == []  # every service, its task processes, airflow-init's
+    assert stack.postgres.pid is not None and not stack.postgres.running()
     assert [name for name, port in stack.ports.items() if listening(port)] == []
