@@ -154,8 +154,11 @@ def wait_for_port(port: int, services: Services, minutes: float = 3) -> None:
     raise RuntimeError(f"Nothing listens on port {port} after {minutes} min")
 
 
-def spark_connect_command(master: str, port: int, driver_memory: str = "4g") -> list[str]:
-    """The Spark Connect server of the pip-installed Spark (pyspark ships bin/ and the server jar)."""
+def spark_connect_command(master: str, port: int, driver_memory: str = "4g", ui_port: int | None = None) -> list[str]:
+    """The Spark Connect server of the pip-installed Spark (pyspark ships bin/ and the server jar).
+
+    `ui_port` pins its Spark UI (and monitoring REST API); by default Spark takes 4040 or the next free port.
+    """
     pyspark = Path(__import__("pyspark").__file__).parent
     connect_jar = next((pyspark / "jars").glob("spark-connect_*.jar"), None)
     if connect_jar is None:
@@ -165,6 +168,8 @@ def spark_connect_command(master: str, port: int, driver_memory: str = "4g") -> 
         "spark.connect.grpc.binding.port": str(port),
         "spark.sql.session.timeZone": "UTC",
     }
+    if ui_port is not None:
+        conf["spark.ui.port"] = str(ui_port)
     server = "org.apache.spark.sql.connect.service.SparkConnectServer"
     command = [str(pyspark / "bin" / "spark-submit"), "--class", server, "--master", master]
     command += ["--driver-memory", driver_memory]

@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # Command 2 of the quick start: lint, format check, then the whole test suite. Extra args go to pytest.
+# PYTEST_WORKERS (default 2, one per core): pytest-xdist workers, each taking whole test files so module
+# fixtures are built once; the native topology test, mostly waiting on its services, overlaps the rest.
+# PYTEST_WORKERS=0 runs everything in one process.
 source "$(dirname "${BASH_SOURCE[0]}")/bootstrap.sh"
 source "$ROOT/scripts/env.sh"
 echo "ruff check"; ruff check .
 echo "ruff format --check"; ruff format --check .
-exec python -m pytest "$@"
+exec python -m pytest -n "${PYTEST_WORKERS:-2}" --dist loadfile "$@"

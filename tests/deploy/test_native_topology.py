@@ -174,7 +174,7 @@ def _start(home: Path) -> Stack:
         if os.environ.get("MLOPS_REQUIRE_TOPOLOGY"):
             pytest.fail(message)
         pytest.skip(message)
-    names = ("postgres", "mlflow", "api", "spark", "health", "logs", "trigger_logs")
+    names = ("postgres", "mlflow", "api", "spark", "spark_ui", "health", "logs", "trigger_logs")
     ports = dict(zip(names, free_ports(len(names)), strict=True))
     values = dotenv(ports)
     compose = interpolate(load_yaml(ROOT / "docker-compose.yaml"), values)["services"]
@@ -199,7 +199,8 @@ def _start(home: Path) -> Stack:
             mlflow["command"][:2] + [native(mlflow["command"][2], home, ports)],
             {**base, **service_env(mlflow, home, ports)},
         )
-        services.start("spark-connect", spark_connect_command("local[2]", ports["spark"], "2g"), base)
+        connect = spark_connect_command("local[2]", ports["spark"], "2g", ports["spark_ui"])
+        services.start("spark-connect", connect, base)
 
         airflow_env = {
             **base,
@@ -305,6 +306,20 @@ def test_tables_hold_the_window_features_and_the_champions_predictions(stack):
     assert list(promoted["version"]) == ["1"]
 
 
+def test_spark_work_ran_on_the_spark_connect_server(stack):
+    """The tasks reached Spark through the compose `spark_default` connection, not a local session."""
+    ui = f"http://127.0.0.1:{stack.ports['spark_ui']}"
+    # What the compose health check asks (curl --fail: a redirect is healthy).
+    assert requests.get(f"{ui}/", allow_redirects=False, timeout=30).status_code < 400
+    (app,) = requests.get(f"{ui}/api/v1/applications", timeout=30).json()
+    assert app["name"].endswith("SparkConnectServer")
+    jobs = requests.get(f"{ui}/api/v1/applications/{app['id']}/jobs", timeout=30).json()
+    sessions = {tag.split("_Session_")[1].split("_")[0] for job in jobs for tag in job["jobTags"] if "_Session_" in tag}
+    assert [job for job in jobs if job["status"] == "FAILED"] == []
+    # One client session per Spark task process: the feature jobs of feature_refresh at least.
+    assert len([job for job in jobs if job["status"] == "SUCCEEDED"]) > 10 and len(sessions) >= 2, sessions
+
+
 def test_registry_on_the_authenticated_mlflow_server(stack, monkeypatch):
     from mlflow import MlflowClient
 
@@ -325,6 +340,16 @@ def test_registry_on_the_authenticated_mlflow_server(stack, monkeypatch):
     assert stored == [[model]]
     users = stack.postgres.query(stack.values["MLFLOW_AUTH_DB_NAME"], "select username, is_admin from users")
     assert [stack.values["MLFLOW_ADMIN_USERNAME"], "t"] in users
+
+
+def test_mlflow_server_runs_without_its_job_runner(stack):
+    """MLFLOW_SERVER_ENABLE_JOB_EXECUTION=false (compose default): no Huey consumers beside the server."""
+    import psutil
+
+    (server,) = [proc for name, proc in stack.services.procs if name == "mlflow"]
+    children = [" ".join(child.cmdline()) for child in psutil.Process(server.pid).children(recursive=True)]
+    assert any("uvicorn" in command for command in children), children
+    assert [command for command in children if "huey" in command or "_job_runner" in command] == []
 
 
 def test_airflow_state_is_in_postgres_and_the_api_requires_a_token(stack):

@@ -201,8 +201,9 @@ def test_mlflow_auth_config_renders_for_mlflow_reader(tmp_path, monkeypatch, sta
     monkeypatch.setenv("MLFLOW_AUTH_CONFIG_PATH", str(tmp_path / "basic_auth.ini"))
     render = _load(ROOT / "docker" / "mlflow" / "render_auth_config.py", "render_auth_config")
     render.render(ROOT / "docker" / "mlflow" / "basic_auth.ini", tmp_path / "basic_auth.ini")
-    # MLflow's own reader; mlflow.server.auth itself needs Flask-WTF, which only the image installs.
-    config = _load(SITE / "mlflow" / "server" / "auth" / "config.py", "mlflow_auth_config").read_auth_config()
+    from mlflow.server.auth.config import read_auth_config  # MLflow's own reader, as the server uses it
+
+    config = read_auth_config()
     assert config.database_uri == environment["MLFLOW_AUTH_DATABASE_URI"].replace("$$", "$")
     assert config.database_uri.endswith("/mlflow_auth") and config.default_permission == "READ"
     assert len(config.admin_password) >= 12  # MLflow refuses shorter admin passwords
