@@ -76,17 +76,21 @@ ENV SPARK_HOME=/opt/spark \
     SPARK_CONNECT_JAR=/opt/spark/jars/spark-connect_${SCALA_BINARY_VERSION}-${SPARK_VERSION}.jar
 
 # ---- project code -------------------------------------------------------------------------------
-# include/ is not an Airflow folder: it goes on PYTHONPATH (plugins/ too, for the mlops_airflow
-# package imported by the DAG files). In development, docker-compose bind-mounts these folders.
+# The project installs as a package (pyproject.toml): mlops from include/, mlops_airflow from plugins/,
+# the built-in use cases from usecases/ (each with its config/). Editable, so the code stays in these
+# folders (in development, docker-compose bind-mounts them); --no-deps: the pins above are all it needs.
+COPY --chown=airflow:0 pyproject.toml /opt/airflow/pyproject.toml
 COPY --chown=airflow:0 dags /opt/airflow/dags
 COPY --chown=airflow:0 plugins /opt/airflow/plugins
 COPY --chown=airflow:0 include /opt/airflow/include
+COPY --chown=airflow:0 usecases /opt/airflow/usecases
 COPY --chown=airflow:0 docker /opt/airflow/docker
-ENV PYTHONPATH=/opt/airflow/include:/opt/airflow/plugins \
-    MLOPS_HOME=/opt/mlops \
+ENV MLOPS_HOME=/opt/mlops \
     AIRFLOW__CORE__LOAD_EXAMPLES=False \
     GX_ANALYTICS_ENABLED=False \
     MLFLOW_ENABLE_TELEMETRY=False \
     DO_NOT_TRACK=1
 
 USER airflow
+RUN pip install --no-cache-dir --no-deps -e /opt/airflow \
+    && python -c 'import mlops, mlops_airflow, usecases'

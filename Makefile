@@ -12,7 +12,7 @@ ui:    ## Airflow (standalone) and MLflow UIs on localhost:8080 and :5000
 	@bash scripts/ui.sh
 
 bench: ## Benchmarks (print figures; not tests)
-	@bash -c 'source scripts/bootstrap.sh && source scripts/env.sh && for b in benchmarks/bench_*.py; do python "$$b"; done'
+	@bash -c 'source scripts/bootstrap.sh && source scripts/env.sh && for b in benchmarks/bench_*.py; do python -m "benchmarks.$$(basename "$$b" .py)"; done'
 
 clean: ## Remove local state (tables, landing zone, MLflow and Airflow databases); keeps .venv
 	rm -rf .mlops

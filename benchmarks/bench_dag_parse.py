@@ -1,6 +1,6 @@
 """Parse time of each DAG file, as the DAG processor sees it (fresh interpreter, Airflow already imported).
 
-Usage: .venv/bin/python benchmarks/bench_dag_parse.py [--repeat 5]
+Usage: .venv/bin/python -m benchmarks.bench_dag_parse [--repeat 5]
 Prints, per DAG file, the median time to parse the file into a DagBag in a fresh process (cold:
 first import of the file's own modules) and the median re-parse time in the same process (warm).
 """
@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import statistics
 import subprocess
 import sys
@@ -31,10 +30,9 @@ print(json.dumps({"cold": cold, "warm": min(warm), "errors": len(bag.import_erro
 
 
 def measure(path: Path, repeat: int) -> dict[str, float]:
-    env = {**os.environ, "PYTHONPATH": f"{ROOT / 'include'}:{ROOT / 'plugins'}"}
     runs = []
     for _ in range(repeat):
-        out = subprocess.run([sys.executable, "-c", PROBE, str(path)], capture_output=True, text=True, env=env)
+        out = subprocess.run([sys.executable, "-c", PROBE, str(path)], capture_output=True, text=True)
         if out.returncode != 0:
             raise SystemExit(f"parsing {path} failed:\n{out.stderr[-2000:]}")
         runs.append(json.loads(out.stdout.strip().splitlines()[-1]))

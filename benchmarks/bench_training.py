@@ -1,6 +1,6 @@
 """Model training cost: wall time and peak RSS at 1x and 10x data, and MLflow logging's share of the task.
 
-Usage: .venv/bin/python benchmarks/bench_training.py --scales 1 10
+Usage: .venv/bin/python -m benchmarks.bench_training --scales 1 10
 
 1x is the staging-like window the tests use: 18 days (2013-01-01..18) of EWR flights, bronze and every
 feature table built with the pandas oracle, then the real point-in-time training set (Spark). 10x is
@@ -26,17 +26,18 @@ from dataclasses import replace
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT / "include"), str(ROOT / "tests" / "unit")]
 
 
 def _synthetic(frame, scale: int, seed: int):
     import numpy as np
     import pandas as pd
 
-    from mlops.training.model import CATEGORICAL, feature_columns
+    from mlops.training.model import feature_columns
+    from usecases.flight_delay import usecase
+    from usecases.flight_delay.model import CATEGORICAL
 
     rng = np.random.default_rng(seed)
-    numeric = [c for c in feature_columns() if c not in CATEGORICAL and c != "month"]
+    numeric = [c for c in feature_columns(usecase()) if c not in CATEGORICAL and c != "month"]
     parts = [frame]
     for k in range(1, scale):
         copy = frame.copy()
@@ -87,11 +88,10 @@ def parent(args: argparse.Namespace, work: Path) -> None:
     """Build the 1x training set once, then train each scale in a child process."""
     os.environ["MLOPS_HOME"] = str(work)
     os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{work / 'mlflow.db'}"
-    from _training import LAST, WINDOW_DAYS, training_lakehouse
-
     from mlops.config import load_settings
     from mlops.spark import get_spark
     from mlops.training.dataset import TrainingWindow, build_training_set
+    from tests.unit._training import LAST, WINDOW_DAYS, training_lakehouse
 
     settings = load_settings("staging")
     lake = training_lakehouse(work / "lakehouse")
@@ -108,7 +108,8 @@ def parent(args: argparse.Namespace, work: Path) -> None:
     for scale in args.scales:
         command = [
             sys.executable,
-            __file__,
+            "-m",
+            "benchmarks.bench_training",
             "--child",
             "--scale",
             str(scale),
@@ -118,7 +119,7 @@ def parent(args: argparse.Namespace, work: Path) -> None:
             lake.root,
         ]
         command += ["--log"] if scale == 1 else []
-        out = subprocess.run(command, capture_output=True, text=True, check=True, env=os.environ)
+        out = subprocess.run(command, capture_output=True, text=True, check=True, env=os.environ, cwd=ROOT)
         figures = json.loads(out.stdout.strip().splitlines()[-1])
         share = ""
         if figures["log"] is not None:

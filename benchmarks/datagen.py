@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "include"))
-
-from mlops.schemas import FLIGHTS, PLANES, WEATHER  # noqa: E402 - after the path setup above
+from usecases.flight_delay.datasets import FLIGHTS, PLANES, WEATHER  # noqa: E402 - after the path setup above
 
 # Flight numbers in 2013 go up to 8500: replica k uses k * FLIGHT_STRIDE + flight, so the key
 # (year, month, day, carrier, flight, origin) stays unique across replicas.

@@ -1,11 +1,11 @@
 """
 # batch_inference
 
-Scores the data date's scheduled flights with the champion model and appends the predictions.
+Scores the data date's entities with the use case's champion model and appends the predictions.
 
-**Triggers.** Daily (`schedules.batch_inference`; the run for day D scores the flights scheduled on
-D); also whenever the champion alias moves, if `inference.on_champion_change` is true (such a run has
-no logical date and scores the latest date with features); manually or as a backfill with the form
+**Triggers.** Daily (`schedules.batch_inference`; the run for day D scores the entities of date D);
+also whenever the champion alias moves, if `inference.on_champion_change` is true (such a run has no
+logical date and scores the latest date with features); manually or as a backfill with the form
 below.
 
 **Steps.**
@@ -13,23 +13,23 @@ below.
    `champion_of_the_time` for the data date, or a number). Every later task uses this pinned
    version, so a promotion during the run cannot mix versions. No champion: the run is skipped,
    with the reason in the log and in `monitoring.inference_runs`.
-2. `build_scoring_set` (Spark): the date's scheduled flights with point-in-time features as of each
+2. `build_scoring_set` (Spark): the date's entities with point-in-time features as of each
    prediction time (the same join as training), staged in `staging.scoring_set`. Already published
-   by this version: skipped ("already scored"). No flights that day: skipped, recorded as `empty`.
-3. `validate_scoring_set` (GX): keys unique and non-null, prediction times in the day, known origin
-   and carrier, feature ranges, null fraction per feature <= `inference.max_feature_null_fraction`.
+   by this version: skipped ("already scored"). No entities that day: skipped, recorded as `empty`.
+3. `validate_scoring_set` (GX): keys unique and non-null, prediction times in the day, coded keys
+   among their contract's values, feature ranges, null fraction per feature <= `inference.max_feature_null_fraction`.
 4. `score`: checks the features against the model signature (a mismatch fails naming the columns,
    nothing written), then scores with the `spark` engine (`mlflow.pyfunc.spark_udf`) or the `arrow`
    engine (Arrow record batches streamed from Delta through the model in process, bounded memory),
    per `inference.engine` (`auto`: arrow below `inference.spark_min_rows` rows). Both engines give
    identical probabilities.
 5. `validate_predictions` (GX): one prediction per scoring-set row, probabilities in [0, 1], no nulls.
-6. `publish`: appends to `gold.predictions` (flight key, prediction time, probability, decision at
+6. `publish`: appends to `gold.predictions` (entity keys, prediction time, probability, decision at
    `inference.decision_threshold`, model name, version, run id, scored-at, Airflow run id) and
    `monitoring.inference_log` (the feature values scored), once per (date, model version): a rerun
    adds nothing; another version adds its own rows beside the old ones (append-only history).
 
-**Backfill.** `airflow backfill create --dag-id batch_inference --from-date 2013-01-22
+**Backfill.** `airflow backfill create --dag-id <use case>.batch_inference --from-date 2013-01-22
 --to-date 2013-01-28 --dag-run-conf '{"model_version": "champion_of_the_time"}'`, or one date with
 *Trigger DAG w/ config* (`date`, `days`, `model_version`, `engine`). With `days` N a run scores N
 dates from the first (one pinned version for all, each date staged, validated and published on its
@@ -41,9 +41,7 @@ refusal or signature mismatch (no retry: fix the data or the model), MLflow or S
 
 from __future__ import annotations
 
-from datetime import datetime
-
-from airflow.sdk import AssetOrTimeSchedule, Param, dag
+from airflow.sdk import AssetOrTimeSchedule, Param
 
 from mlops_airflow.assets import champion_asset, table_asset
 from mlops_airflow.common import days_param
@@ -55,59 +53,66 @@ from mlops_airflow.operators.inference import (
     ResolveScoringModelOperator,
 )
 from mlops_airflow.operators.quality import QualityGateOperator
-from mlops_airflow.scheduling import DEFAULT_ARGS, dag_settings, data_interval_schedule
+from mlops_airflow.scheduling import data_interval_schedule, usecase_dag, usecase_settings
 
-SETTINGS = dag_settings()
-PREDICTIONS = table_asset("gold.predictions")
-INFERENCE_LOG = table_asset("monitoring.inference_log")
 DAY = f"{{{{ ti.xcom_pull(task_ids='{RESOLVE_TASK}')['date'] }}}}"
 DAYS = f"{{{{ ti.xcom_pull(task_ids='{RESOLVE_TASK}')['days'] }}}}"
 VERSION = f"{{{{ ti.xcom_pull(task_ids='{RESOLVE_TASK}')['version'] }}}}"
 SOURCE = f"{{{{ ti.xcom_pull(task_ids='{RESOLVE_TASK}')['source'] }}}}"
 
 
-def _schedule():
-    timetable = data_interval_schedule(SETTINGS.schedules.batch_inference)
-    if not SETTINGS.inference.on_champion_change:
+def _schedule(settings):
+    timetable = data_interval_schedule(settings.schedules.batch_inference)
+    if not settings.inference.on_champion_change:
         return timetable
-    champion = champion_asset(SETTINGS.mlflow.model_name)
+    champion = champion_asset(settings.mlflow.model_name)
     return AssetOrTimeSchedule(timetable=timetable, assets=champion) if timetable else champion
 
 
-@dag(
-    schedule=_schedule(),
-    start_date=datetime(2013, 1, 1),
-    catchup=False,
-    max_active_runs=1,
-    default_args=DEFAULT_ARGS,
-    tags=["mlops", "inference"],
-    doc_md=__doc__,
-    params={
-        "date": Param(
-            None,
-            type=["null", "string"],
-            format="date",
-            title="Date to score",
-            description="Flights scheduled on this date; empty: the run's logical date.",
-        ),
-        "days": days_param("How many dates, from the first, this run scores (a backfill in fewer runs)."),
-        "model_version": Param(
-            "champion",
-            type="string",
-            pattern=r"^(champion|champion_of_the_time|[1-9][0-9]*)$",
-            title="Model version",
-            description="champion (now), champion_of_the_time (for the date) or a version number.",
-        ),
-        "engine": Param(
-            "config",
-            type="string",
-            enum=["config", "spark", "arrow"],
-            title="Scoring engine",
-            description="config: inference.engine from the environment's config.",
-        ),
-    },
-)
-def batch_inference():
+def build(settings):
+    """The batch_inference DAG of one use case."""
+
+    @usecase_dag(
+        settings,
+        "batch_inference",
+        __doc__,
+        tags=["inference"],
+        schedule=_schedule(settings),
+        params=PARAMS,
+    )
+    def batch_inference():
+        _wire(settings)
+
+    return batch_inference()
+
+
+PARAMS = {
+    "date": Param(
+        None,
+        type=["null", "string"],
+        format="date",
+        title="Date to score",
+        description="Entities of this date; empty: the run's logical date.",
+    ),
+    "days": days_param("How many dates, from the first, this run scores (a backfill in fewer runs)."),
+    "model_version": Param(
+        "champion",
+        type="string",
+        pattern=r"^(champion|champion_of_the_time|[1-9][0-9]*)$",
+        title="Model version",
+        description="champion (now), champion_of_the_time (for the date) or a version number.",
+    ),
+    "engine": Param(
+        "config",
+        type="string",
+        enum=["config", "spark", "arrow"],
+        title="Scoring engine",
+        description="config: inference.engine from the environment's config.",
+    ),
+}
+
+
+def _wire(settings):
     resolve = ResolveScoringModelOperator(
         task_id=RESOLVE_TASK,
         day="{{ params.date or (ds if dag_run.logical_date else '') }}",
@@ -153,10 +158,11 @@ def batch_inference():
         days=DAYS,
         model_version=VERSION,
         model_source=SOURCE,
-        outlets=[PREDICTIONS, INFERENCE_LOG],
+        outlets=[table_asset(settings.usecase, t) for t in ("gold.predictions", "monitoring.inference_log")],
         doc_md="Appends to `gold.predictions` and `monitoring.inference_log` once per (date, model version).",
     )
     resolve >> stage >> gate_inputs >> score >> gate_outputs >> publish
 
 
-batch_inference()
+for _settings in usecase_settings():
+    build(_settings)

@@ -10,7 +10,7 @@ is skipped and the next one waits again).
 
 **Guardrails** (`decide`, on the data clock): no `model_training` run active; `retraining.cooldown_days`
 since the data the latest model was trained up to; at least `retraining.min_new_labelled_rows` new
-flights since then; fewer than `retraining.max_retrains` drift-triggered retrains in
+labelled entities since then; fewer than `retraining.max_retrains` drift-triggered retrains in
 `retraining.period_days`; `retraining.enabled`. Not allowed: the signals are marked `declined` with the
 reasons (visible in the table and the log) and the run ends skipped.
 
@@ -22,36 +22,43 @@ whether it replaces the champion.
 
 from __future__ import annotations
 
-from datetime import datetime
-
 from airflow.providers.standard.operators.trigger_dagrun import TriggerDagRunOperator
-from airflow.sdk import dag
 
 from mlops_airflow.operators.monitoring import CloseSignalsOperator, RetrainingGuardrailsOperator
-from mlops_airflow.scheduling import DEFAULT_ARGS
+from mlops_airflow.scheduling import dag_id, usecase_args, usecase_dag, usecase_settings
 from mlops_airflow.sensors.drift import DriftSignalSensor
 
 
-@dag(
-    schedule="@continuous",
-    start_date=datetime(2013, 1, 1),
-    catchup=False,
-    max_active_runs=1,
-    default_args={**DEFAULT_ARGS, "retries": 0},
-    tags=["mlops", "monitoring", "training"],
-    doc_md=__doc__,
-    render_template_as_native_obj=True,
-)
-def drift_retraining():
+def build(settings):
+    """The drift_retraining DAG of one use case."""
+
+    @usecase_dag(
+        settings,
+        "drift_retraining",
+        __doc__,
+        tags=["monitoring", "training"],
+        schedule="@continuous",
+        render_template_as_native_obj=True,
+        default_args={**usecase_args(settings), "retries": 0},
+    )
+    def drift_retraining():
+        _wire(settings)
+
+    return drift_retraining()
+
+
+def _wire(settings):
+    training_dag = dag_id(settings, "model_training")
     wait = DriftSignalSensor(task_id="wait_for_signal", doc_md="Deferrable: waits in the triggerer for an open signal.")
     decide = RetrainingGuardrailsOperator(
         task_id="decide",
         signal_ids="{{ ti.xcom_pull(task_ids='wait_for_signal') }}",
+        training_dag_id=training_dag,
         doc_md="Guardrails; declined signals are recorded with the reasons and the run is skipped.",
     )
     trigger = TriggerDagRunOperator(
         task_id="trigger_training",
-        trigger_dag_id="model_training",
+        trigger_dag_id=training_dag,
         trigger_run_id="drift__{{ run_id }}",
         conf="{{ ti.xcom_pull(task_ids='decide')['conf'] }}",
         skip_when_already_exists=True,
@@ -67,4 +74,5 @@ def drift_retraining():
     wait >> decide >> trigger >> consumed
 
 
-drift_retraining()
+for _settings in usecase_settings():
+    build(_settings)

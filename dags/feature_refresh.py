@@ -4,10 +4,11 @@
 Daily refresh of the lakehouse for one **data date** (the run's logical date, `ds`):
 
 1. **wait_for_landing** - a deferrable sensor (waits in the triggerer) for
-   `landing/<dataset>/date=<ds>/<dataset>.csv` of flights, weather and planes. After
+   `landing/<use case>/<dataset>/date=<ds>/<dataset>.csv` of each of the use case's datasets. After
    `quality.landing_timeout_minutes` it fails, naming the missing path.
 2. **validate_raw_<dataset>** - Great Expectations suite of the raw file (columns and types,
-   non-null unique keys, ranges, known airports and carriers, dates inside the day, rows > 0).
+   non-null unique keys, ranges, allowed values, dates inside the day, rows > 0), from the
+   use case's landing contract.
    A bad file is moved to `landing/_quarantine/` and recorded in `quarantine.landing_files`.
 3. **ingest_<dataset>** - appends the file to `bronze.<dataset>` with a Delta application
    transaction `ingest/<dataset>/<ds>`: a retry or re-run stores nothing twice.
@@ -16,13 +17,13 @@ Daily refresh of the lakehouse for one **data date** (the run's logical date, `d
    vs the previous day; mode `fail` or `quarantine` from config), then `publish` (MERGE on
    entity + feature timestamp into `features.<table>`, which emits the table's Asset).
 
-**Reads** landing files, `bronze.*`. **Writes** `bronze.flights|weather|planes`,
+**Reads** landing files, `bronze.*`. **Writes** `bronze.<dataset>`,
 `staging.*`, `features.*`, `quarantine.*`, and gate results + Data Docs under
 `<reports root>/_quality/` (`lakehouse.reports_root`, default the lakehouse root).
 
 **Run by hand:** trigger with a logical date (the data date), or
-`airflow dags test feature_refresh 2013-01-05`. Backfill a range with
-`airflow backfill create --dag-id feature_refresh --from-date 2013-01-01 --to-date 2013-01-31`
+`airflow dags test <use case>.feature_refresh 2013-01-05`. Backfill a range with
+`airflow backfill create --dag-id <use case>.feature_refresh --from-date 2013-01-01 --to-date 2013-01-31`
 (one run per day), or in fewer, bigger runs with the **days** param: a run with logical date D and
 `days` N covers D .. D+N-1 (up to 31): each date's file is validated and ingested on its own, each
 feature table is computed for all N dates in one Spark job and staged in one commit, then each date
@@ -35,46 +36,60 @@ means the upstream file is late: clear `wait_for_landing` once it is there.
 
 from __future__ import annotations
 
-from datetime import datetime
+from airflow.sdk import TaskGroup
 
-from airflow.sdk import TaskGroup, dag
-
-from mlops.features.registry import FEATURE_TABLES, feature_docs_markdown
-from mlops_airflow.assets import BRONZE_ASSETS, table_asset
+from mlops.features.catalog import feature_docs_markdown
+from mlops.usecase import usecase_of
+from mlops_airflow.assets import table_asset
 from mlops_airflow.common import days_param
 from mlops_airflow.operators.ingest import IngestLandingOperator
 from mlops_airflow.operators.quality import QualityGateOperator
 from mlops_airflow.operators.spark_job import SparkDeltaJobOperator
-from mlops_airflow.scheduling import DEFAULT_ARGS, dag_settings, data_interval_schedule
+from mlops_airflow.scheduling import (
+    data_interval_schedule,
+    usecase_dag,
+    usecase_settings,
+)
 from mlops_airflow.sensors.landing import LandingFileSensor
 
-DATASETS = ("flights", "weather", "planes")
 DAYS = "{{ params.days }}"
 
 
-@dag(
-    schedule=data_interval_schedule(dag_settings().schedules.feature_refresh),
-    start_date=datetime(2013, 1, 1),
-    catchup=False,
-    max_active_runs=1,
-    default_args=DEFAULT_ARGS,
-    tags=["mlops", "features", "ingestion"],
-    doc_md=f"{__doc__}\n## Feature registry\n\n{feature_docs_markdown()}\n",
-    params={
-        "days": days_param("How many data dates, from the logical date, this run covers (a backfill in fewer runs)."),
-    },
-)
-def feature_refresh():
-    landed = LandingFileSensor.partial(task_id="wait_for_landing", days=DAYS, retries=0).expand(dataset=list(DATASETS))
+def build(settings):
+    """The feature_refresh DAG of one use case."""
+    usecase = usecase_of(settings)
+    datasets, catalog = usecase.dataset_names, feature_docs_markdown(usecase.features.tables)
+
+    @usecase_dag(
+        settings,
+        "feature_refresh",
+        f"{__doc__}\n## Feature catalog\n\n{catalog}\n",
+        tags=["features", "ingestion"],
+        schedule=data_interval_schedule(settings.schedules.feature_refresh),
+        params={
+            "days": days_param(
+                "How many data dates, from the logical date, this run covers (a backfill in fewer runs)."
+            ),
+        },
+    )
+    def feature_refresh():
+        _wire(usecase, datasets)
+
+    return feature_refresh()
+
+
+def _wire(usecase, datasets):
+    landed = LandingFileSensor.partial(task_id="wait_for_landing", days=DAYS, retries=0, usecase=usecase.name).expand(
+        dataset=list(datasets)
+    )
     ingested = []
-    for dataset in DATASETS:
+    for dataset in datasets:
         validated = QualityGateOperator(task_id=f"validate_raw_{dataset}", gate="landing", target=dataset, days=DAYS)
-        ingest = IngestLandingOperator(
-            task_id=f"ingest_{dataset}", dataset=dataset, days=DAYS, outlets=[BRONZE_ASSETS[dataset]]
-        )
+        bronze = table_asset(usecase.name, usecase.dataset(dataset).bronze_table)
+        ingest = IngestLandingOperator(task_id=f"ingest_{dataset}", dataset=dataset, days=DAYS, outlets=[bronze])
         landed >> validated >> ingest
         ingested.append(ingest)
-    for spec in FEATURE_TABLES:
+    for spec in usecase.features.tables:
         with TaskGroup(group_id=spec.short_name, tooltip=spec.description) as group:
             compute = SparkDeltaJobOperator(
                 task_id="compute", job="stage_features", job_kwargs={"table": spec.name}, days=DAYS
@@ -85,7 +100,7 @@ def feature_refresh():
                 job="publish_features",
                 job_kwargs={"table": spec.name},
                 days=DAYS,
-                outlets=[table_asset(spec.name)],
+                outlets=[table_asset(usecase.name, spec.name)],
                 doc_md=f"MERGE the day's validated rows into `{spec.name}` on {', '.join(spec.keys)}. "
                 f"{spec.description}",
             )
@@ -93,4 +108,5 @@ def feature_refresh():
         ingested >> group
 
 
-feature_refresh()
+for _settings in usecase_settings():
+    build(_settings)

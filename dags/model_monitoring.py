@@ -11,8 +11,8 @@ that arrived since its predictions, and drift signals for `drift_retraining`.
    normalised Wasserstein distance and KS (numeric), PSI, Jensen-Shannon and chi-square (categorical),
    thresholds from `monitoring.*` (per feature in `monitoring.feature_thresholds`), and the dataset rule
    (share of drifted features >= `monitoring.drifted_share_threshold`). Joins outcomes known by the end
-   of the day to `gold.predictions`: ROC AUC, log loss, Brier for the day `monitoring.label_lag_days`
-   back and the trailing `monitoring.performance_window_days` window; a performance breach is
+   of the day to `gold.predictions`: ROC AUC, log loss, Brier for the day the use case's label lag
+   (`labels.lag_days`) back and the trailing `monitoring.performance_window_days` window; a performance breach is
    `violation_k` of the last `violation_n` windows below `min_roc_auc`, the latest included. GX gates
    validate the rows, then they are appended to `monitoring.feature_drift`, `monitoring.model_performance`
    and (one row per breach) `monitoring.drift_signals`. An HTML drift report with plots is written to
@@ -27,19 +27,14 @@ or a gate refused a statistic (a bug: the rows are not written). A rerun for the
 
 from __future__ import annotations
 
-from datetime import datetime
-
-from airflow.sdk import dag, task
+from airflow.sdk import task
 
 from mlops_airflow.assets import table_asset
 from mlops_airflow.operators.inference import RESOLVE_TASK, ResolveScoringModelOperator
 from mlops_airflow.operators.monitoring import MonitorModelOperator
-from mlops_airflow.scheduling import DEFAULT_ARGS, dag_settings, data_interval_schedule
+from mlops_airflow.scheduling import data_interval_schedule, usecase_dag, usecase_settings
 
-SETTINGS = dag_settings()
-OUTLETS = [
-    table_asset(t) for t in ("monitoring.feature_drift", "monitoring.model_performance", "monitoring.drift_signals")
-]
+OUTPUTS = ("monitoring.feature_drift", "monitoring.model_performance", "monitoring.drift_signals")
 
 
 @task(doc_md="On a breach, alert through MonitoringAlertNotifier (log; webhook / email when configured).")
@@ -57,16 +52,23 @@ def alert(summary: dict, **context) -> list[str]:
     return notifier.delivered
 
 
-@dag(
-    schedule=data_interval_schedule(SETTINGS.schedules.model_monitoring),
-    start_date=datetime(2013, 1, 1),
-    catchup=False,
-    max_active_runs=1,
-    default_args=DEFAULT_ARGS,
-    tags=["mlops", "monitoring"],
-    doc_md=__doc__,
-)
-def model_monitoring():
+def build(settings):
+    """The model_monitoring DAG of one use case."""
+
+    @usecase_dag(
+        settings,
+        "model_monitoring",
+        __doc__,
+        tags=["monitoring"],
+        schedule=data_interval_schedule(settings.schedules.model_monitoring),
+    )
+    def model_monitoring():
+        _wire(settings)
+
+    return model_monitoring()
+
+
+def _wire(settings):
     resolve = ResolveScoringModelOperator(
         task_id=RESOLVE_TASK,
         day="{{ ds }}",
@@ -78,11 +80,12 @@ def model_monitoring():
         task_id="monitor",
         day="{{ ds }}",
         model_version=f"{{{{ ti.xcom_pull(task_ids='{RESOLVE_TASK}')['version'] }}}}",
-        outlets=OUTLETS,
+        outlets=[table_asset(settings.usecase, t) for t in OUTPUTS],
         doc_md="Drift, performance, signals (GX-gated), the HTML report (lakehouse and MLflow).",
     )
     resolve >> monitor
     alert(monitor.output)
 
 
-model_monitoring()
+for _settings in usecase_settings():
+    build(_settings)

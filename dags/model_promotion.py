@@ -13,7 +13,7 @@ version). Every queued event is processed: each version is checked; the newest c
    input example, dataset lineage, required metrics, loads and predicts valid probabilities on current
    features, artifact size (`promotion.compliance_checks`). Pass: alias `challenger`,
    `cd.compliance=passed`. Fail: `cd.status=rejected` with reasons; never champion.
-3. `compare_with_champion`: both models scored on labelled flights after both training windows
+3. `compare_with_champion`: both models scored on labelled entities after both training windows
    (or, when none exist yet, on the challenger's held-out test days if the champion never saw them);
    ROC AUC >= champion's - `promotion.auc_tolerance`, log loss <= champion's +
    `promotion.max_log_loss_increase`. No champion yet: ROC AUC >= `promotion.baseline_roc_auc`.
@@ -32,9 +32,9 @@ reason in the log, the tags and the table; fix and retrain, or re-run. MLflow er
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import timedelta
 
-from airflow.sdk import Param, dag, task
+from airflow.sdk import Param, task
 
 from mlops_airflow.assets import champion_asset, model_asset
 from mlops_airflow.operators.registry import (
@@ -44,11 +44,8 @@ from mlops_airflow.operators.registry import (
     PromoteModelOperator,
     PromotionApprovalOperator,
 )
-from mlops_airflow.scheduling import DEFAULT_ARGS, dag_settings
+from mlops_airflow.scheduling import usecase_dag, usecase_settings
 
-SETTINGS = dag_settings()
-MODEL_REGISTERED = model_asset(SETTINGS.mlflow.model_name)
-CHAMPION_CHANGED = champion_asset(SETTINGS.mlflow.model_name)
 CHALLENGER = "{{ ti.xcom_pull(task_ids='check_compliance')['challenger'] }}"
 
 
@@ -63,24 +60,31 @@ def resolve_versions(params=None, triggering_asset_events=None) -> list[str]:
     return parse_versions([e.extra.get("version") for e in events])
 
 
-@dag(
-    schedule=[MODEL_REGISTERED],
-    start_date=datetime(2013, 1, 1),
-    catchup=False,
-    max_active_runs=1,
-    default_args=DEFAULT_ARGS,
-    tags=["mlops", "cd"],
-    doc_md=__doc__,
-    params={"version": Param(None, type=["null", "string"], title="Version(s)", description="e.g. 7 or 6,7")},
-)
-def model_promotion():
+def build(settings):
+    """The model_promotion DAG of one use case."""
+
+    @usecase_dag(
+        settings,
+        "model_promotion",
+        __doc__,
+        tags=["cd"],
+        schedule=[model_asset(settings.mlflow.model_name)],
+        params={"version": Param(None, type=["null", "string"], title="Version(s)", description="e.g. 7 or 6,7")},
+    )
+    def model_promotion():
+        _wire(settings)
+
+    return model_promotion()
+
+
+def _wire(settings):
     checked = CheckComplianceOperator(task_id="check_compliance", version=resolve_versions())
     compared = CompareWithChampionOperator(task_id="compare_with_champion", version=CHALLENGER)
-    if SETTINGS.promotion.approval == "human":
+    if settings.promotion.approval == "human":
         approved = PromotionApprovalOperator(
             task_id="approve",
             version=CHALLENGER,
-            response_timeout=timedelta(hours=SETTINGS.promotion.approval_timeout_hours),
+            response_timeout=timedelta(hours=settings.promotion.approval_timeout_hours),
             retries=0,
         )
     else:
@@ -90,9 +94,10 @@ def model_promotion():
         version=CHALLENGER,
         expected_champion="{{ ti.xcom_pull(task_ids='compare_with_champion')['champion_version'] }}",
         approved_by="{{ ti.xcom_pull(task_ids='approve')['by'] }}",
-        outlets=[CHAMPION_CHANGED],
+        outlets=[champion_asset(settings.mlflow.model_name)],
     )
     checked >> compared >> approved >> promoted
 
 
-model_promotion()
+for _settings in usecase_settings():
+    build(_settings)

@@ -14,37 +14,37 @@ another version. MLflow errors retry with backoff.
 
 from __future__ import annotations
 
-from datetime import datetime
-
-from airflow.sdk import Param, dag
+from airflow.sdk import Param
 
 from mlops_airflow.assets import champion_asset
 from mlops_airflow.operators.registry import RollbackModelOperator
-from mlops_airflow.scheduling import DEFAULT_ARGS, dag_settings
-
-SETTINGS = dag_settings()
+from mlops_airflow.scheduling import usecase_dag, usecase_settings
 
 
-@dag(
-    schedule=None,
-    start_date=datetime(2013, 1, 1),
-    catchup=False,
-    max_active_runs=1,
-    default_args=DEFAULT_ARGS,
-    tags=["mlops", "cd"],
-    doc_md=__doc__,
-    params={
-        "version": Param(
-            None, type=["null", "string"], title="Version", description="Empty: the previous_champion alias."
-        )
-    },
-)
-def model_rollback():
-    RollbackModelOperator(
-        task_id="rollback_champion",
-        version="{{ params.version or '' }}",
-        outlets=[champion_asset(SETTINGS.mlflow.model_name)],
+def build(settings):
+    """The model_rollback DAG of one use case."""
+
+    @usecase_dag(
+        settings,
+        "model_rollback",
+        __doc__,
+        tags=["cd"],
+        schedule=None,
+        params={
+            "version": Param(
+                None, type=["null", "string"], title="Version", description="Empty: the previous_champion alias."
+            )
+        },
     )
+    def model_rollback():
+        RollbackModelOperator(
+            task_id="rollback_champion",
+            version="{{ params.version or '' }}",
+            outlets=[champion_asset(settings.mlflow.model_name)],
+        )
+
+    return model_rollback()
 
 
-model_rollback()
+for _settings in usecase_settings():
+    build(_settings)

@@ -1,23 +1,25 @@
 """
 # model_training
 
-Trains a new version of the environment's flight-delay model and registers it in MLflow.
+Trains a new version of the use case's model for this environment and registers it in MLflow.
 
-**Triggers.** Weekly (`schedules.model_training`; the run for week W trains on flights up to the
-day before its data interval ends); also whenever every feature table has been updated, if
+**Triggers.** Weekly (`schedules.model_training`; the run for week W trains on entities up to the
+latest day whose labels are complete: the label lag before the day before its data interval
+ends); also whenever every feature table has been updated, if
 `schedules.train_on_feature_updates` is true (staging); manually with the form below; and by
 `drift_retraining`, which passes `{"reason": "drift: ..."}` in the run conf.
 
 **What the `train_model` task does** (`mlops.training.train_model`):
-1. Training set: flights of the window whose outcome was known by the cutoff (00:00 UTC after
-   `window_end`; cancelled and diverted flights count as delayed), with point-in-time features as
-   of each flight's prediction time from every `features.*` table.
+1. Training set: entities of the window whose label (the use case's rule) was known by the cutoff
+   (00:00 UTC after `window_end` + the label lag: every day, the held-out ones too, has complete
+   labels), with point-in-time features as of each entity's prediction time
+   from every `features.*` table.
 2. Time split: the last `training.test_days` are held out, the `validation_days` before them drive
    tuning and early stopping, the rest trains.
-3. HistGradientBoostingClassifier (native categoricals: carrier, origin, dest), tuned over a small
-   fixed search space within the budget (trials, seconds) from config or the form; fixed seed.
-4. Held-out ROC AUC, PR AUC, log loss, Brier, calibration for the model and for the heuristic
-   baseline (trailing carrier delay rate), with the lift.
+3. The use case's estimator, tuned over its small fixed search space within the budget (trials,
+   seconds) from config or the form; fixed seed.
+4. Held-out ROC AUC, PR AUC, log loss, Brier, calibration for the model and for the use case's
+   business baseline, with the lift.
 5. One MLflow run in the environment's experiment: params, metrics, curves, calibration plot,
    permutation importance, evaluation table, datasets pointing at the Delta tables and versions,
    tags (git sha, env, DAG/run id, data window), and the model (pyfunc returns probabilities).
@@ -25,11 +27,12 @@ day before its data interval ends); also whenever every feature table has been u
    `monitoring.training_runs`; an event on asset `mlflow.models.<model_name>` (metadata: model
    name, version, run id, key metrics) that starts `model_promotion`.
 
-**Reads** `bronze.flights`, `features.*`. **Writes** MLflow run + model version,
+**Reads** the label's bronze table, `features.*`. **Writes** MLflow run + model version,
 `monitoring.training_runs`.
 
 **Run by hand:** *Trigger DAG w/ config* in the UI, or
-`airflow dags trigger model_training -c '{"window_end": "2013-01-28", "window_days": 28, "reason": "manual"}'`.
+`airflow dags trigger <use case>.model_training -c '{"window_end": "2013-01-28", "window_days": 28,
+"reason": "manual"}'`.
 
 **When it fails:** a data refusal (missing feature table, empty window, one class, too few rows)
 fails without retries and names the cause; nothing is registered. Run `feature_refresh` for the
@@ -38,59 +41,74 @@ window, or pick another window, then trigger again. Other errors (MLflow server,
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import get_args
 
-from airflow.sdk import AssetAll, AssetOrTimeSchedule, Param, dag
+from airflow.sdk import AssetAll, AssetOrTimeSchedule, Param
 
 from mlops.config import TrainingSettings
-from mlops.features.registry import FEATURE_TABLES
+from mlops.usecase import usecase_of
 from mlops_airflow.assets import model_asset, table_asset
 from mlops_airflow.operators.training import TrainModelOperator
-from mlops_airflow.scheduling import DEFAULT_ARGS, dag_settings, data_interval_schedule
-
-SETTINGS = dag_settings()
-MODEL_REGISTERED = model_asset(SETTINGS.mlflow.model_name)
-FEATURES_UPDATED = AssetAll(*(table_asset(t.name) for t in FEATURE_TABLES))
-TRAINING = SETTINGS.training
+from mlops_airflow.scheduling import data_interval_schedule, usecase_dag, usecase_settings
 
 
-def _schedule():
-    timetable = data_interval_schedule(SETTINGS.schedules.model_training)
-    if not SETTINGS.schedules.train_on_feature_updates:
+def _schedule(settings):
+    timetable = data_interval_schedule(settings.schedules.model_training)
+    if not settings.schedules.train_on_feature_updates:
         return timetable
-    return AssetOrTimeSchedule(timetable=timetable, assets=FEATURES_UPDATED) if timetable else FEATURES_UPDATED
+    updated = AssetAll(*(table_asset(settings.usecase, t.name) for t in usecase_of(settings).features.tables))
+    return AssetOrTimeSchedule(timetable=timetable, assets=updated) if timetable else updated
 
 
-@dag(
-    schedule=_schedule(),
-    start_date=datetime(2013, 1, 1),
-    catchup=False,
-    max_active_runs=1,
-    default_args=DEFAULT_ARGS,
-    tags=["mlops", "training"],
-    doc_md=__doc__,
-    params={
+def build(settings):
+    """The model_training DAG of one use case."""
+    training = settings.training
+
+    @usecase_dag(
+        settings,
+        "model_training",
+        __doc__,
+        tags=["training"],
+        schedule=_schedule(settings),
+        params=_params(training),
+    )
+    def model_training():
+        TrainModelOperator(
+            task_id="train_model",
+            window_end="{{ params.window_end or '' }}",
+            window_days="{{ params.window_days }}",
+            tuning_trials="{{ params.tuning_trials }}",
+            tuning_timeout_seconds="{{ params.tuning_timeout_seconds }}",
+            model_family="{{ params.model_family }}",
+            reason="{{ params.reason }}",
+            outlets=[model_asset(settings.mlflow.model_name)],
+        )
+
+    return model_training()
+
+
+def _params(training):
+    return {
         "window_end": Param(
             None,
             type=["null", "string"],
             format="date",
             title="Training window end",
-            description="Last flight date to learn from; empty: the day before the data interval ends.",
+            description="Last entity date to learn from; empty: the day before the data interval ends.",
         ),
         "window_days": Param(
-            TRAINING.train_window_days,
+            training.train_window_days,
             type="integer",
-            minimum=TRAINING.validation_days + TRAINING.test_days + 1,
+            minimum=training.validation_days + training.test_days + 1,
             title="Window length (days)",
             description="Train + validation + test days.",
         ),
-        "tuning_trials": Param(TRAINING.tuning_trials, type="integer", minimum=1, maximum=16, title="Tuning trials"),
+        "tuning_trials": Param(training.tuning_trials, type="integer", minimum=1, maximum=16, title="Tuning trials"),
         "tuning_timeout_seconds": Param(
-            TRAINING.tuning_timeout_seconds, type="integer", minimum=1, title="Tuning budget (seconds)"
+            training.tuning_timeout_seconds, type="integer", minimum=1, title="Tuning budget (seconds)"
         ),
         "model_family": Param(
-            TRAINING.model_family,
+            training.model_family,
             type="string",
             enum=list(get_args(TrainingSettings.model_fields["model_family"].annotation)),
             title="Model family",
@@ -101,19 +119,8 @@ def _schedule():
             title="Reason",
             description="Why this run trains (tagged on the run and version); empty: the run type.",
         ),
-    },
-)
-def model_training():
-    TrainModelOperator(
-        task_id="train_model",
-        window_end="{{ params.window_end or '' }}",
-        window_days="{{ params.window_days }}",
-        tuning_trials="{{ params.tuning_trials }}",
-        tuning_timeout_seconds="{{ params.tuning_timeout_seconds }}",
-        model_family="{{ params.model_family }}",
-        reason="{{ params.reason }}",
-        outlets=[MODEL_REGISTERED],
-    )
+    }
 
 
-model_training()
+for _settings in usecase_settings():
+    build(_settings)

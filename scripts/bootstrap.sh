@@ -15,11 +15,16 @@ if [ ! -x .venv/bin/python ]; then
   echo "Creating the virtualenv in .venv"
   "$PY" -m venv .venv
 fi
-STAMP=".venv/.installed-$(cat requirements.txt requirements-dev.txt constraints.txt | sha256sum | cut -c1-16)"
+# Reinstall when the pins or the build config change, or when a top-level package appears (usecases/): the
+# editable install maps each top-level package to its folder when it is installed.
+PACKAGES="$(ls -d include/*/__init__.py plugins/*/__init__.py usecases/__init__.py 2>/dev/null || true)"
+STAMP=".venv/.installed-$( (cat requirements.txt requirements-dev.txt constraints.txt pyproject.toml; echo "$PACKAGES") | sha256sum | cut -c1-16)"
 if [ ! -f "$STAMP" ]; then
   echo "Installing pinned dependencies (requirements-dev.txt with constraints.txt); first time takes a few minutes"
   .venv/bin/python -m pip install --quiet --disable-pip-version-check "uv==0.13.8"
   .venv/bin/uv pip install --quiet --python .venv/bin/python -r requirements-dev.txt -c constraints.txt
+  # The project itself (mlops, mlops_airflow, usecases), editable; --no-deps keeps the pinned set as it is.
+  .venv/bin/uv pip install --quiet --python .venv/bin/python --no-deps -e .
   rm -f .venv/.installed-*
   touch "$STAMP"
 fi

@@ -16,7 +16,6 @@ export MLFLOW_TRACKING_URI="${MLFLOW_TRACKING_URI:-sqlite:///$MLOPS_HOME/mlflow.
 export GX_ANALYTICS_ENABLED="False"
 export MLFLOW_ENABLE_TELEMETRY="False"
 export DO_NOT_TRACK="1"
-export PYTHONPATH="$ROOT/include:$ROOT/plugins${PYTHONPATH:+:$PYTHONPATH}"
 export PYSPARK_PYTHON="$ROOT/.venv/bin/python"
 export PYSPARK_DRIVER_PYTHON="$ROOT/.venv/bin/python"
 export PATH="$ROOT/.venv/bin:$PATH"

@@ -89,51 +89,67 @@ def run_step(dags: dict, dag_id: str, day: date, log_path: Path, failures: list,
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    from mlops.config import load_settings, mlops_home
-    from mlops.sources import land_range
+    from mlops.config import enabled_usecases, load_settings, mlops_home
 
-    settings = load_settings()
-    start = args.start or settings.data.replay_start
-    days = args.days or settings.data.replay_days
-    log_path = mlops_home() / "logs" / f"main_job_{settings.env}.log"
-    say(f"Environment {settings.env}: replaying {days} day(s) from {start}; detailed log: {log_path}")
+    names = enabled_usecases()
+    first = load_settings(usecase=names[0] if names else None)
+    log_path = mlops_home() / "logs" / f"main_job_{first.env}.log"
+    say(f"Environment {first.env}: use cases {', '.join(names) or '(none enabled)'}; detailed log: {log_path}")
+    dags = None
+    failed = 0
+    for name in names:
+        settings = load_settings(usecase=name)
+        start = args.start or settings.data.replay_start
+        days = args.days or settings.data.replay_days
+        say(f"\n== {name}: replaying {days} day(s) from {start} ==")
+        started = time.monotonic()
+        with quiet(log_path):
+            from mlops.landing import land_range
 
-    started = time.monotonic()
-    with quiet(log_path):
-        landed = land_range(settings, start, days)
-    say(f"Landed {len(landed)} file(s) under {settings.lakehouse.landing_root}")
+            landed = land_range(settings, start, days)
+        say(f"Landed {len(landed)} file(s) under {settings.lakehouse.landing_root}")
+        dags = dags or load_dags(log_path)
+        failures = run_usecase(dags, settings, start, days, log_path)
+        summarise(settings, time.monotonic() - started, log_path)
+        if failures:
+            say(f"{len(failures)} DAG run(s) of {name} did not succeed: {failures}. See {log_path} and the Airflow UI.")
+            failed += 1
+    say("Look at it: `make ui`, then Airflow at http://localhost:8080 and MLflow at http://localhost:5000")
+    return 1 if failed else 0
 
-    dags = load_dags(log_path)
+
+def run_usecase(dags: dict, settings, start: date, days: int, log_path: Path) -> list:
+    """Features for the window, training on its first part, promotion, then daily features, scoring, monitoring."""
     failures: list = []
+    pipeline = {p: f"{settings.usecase}.{p}" for p in ("model_training", "model_promotion", "batch_inference")}
+    pipeline["model_monitoring"] = f"{settings.usecase}.model_monitoring"
+    per_day = [f"{settings.usecase}.{p}" for p in PIPELINES_PER_DAY]
     score_days = SCORE_DAYS if days >= SCORE_DAYS + MIN_TRAIN_DAYS else 0
     train_days = days - score_days
     for offset in range(train_days):
-        for dag_id in PIPELINES_PER_DAY:
+        for dag_id in per_day:
             run_step(dags, dag_id, start + timedelta(days=offset), log_path, failures)
     if not failures:
         # Train on the first part of the window (its last days held out for evaluation), deploy, then
         # replay the rest the way production runs: each day's features, then that day's predictions.
         trained_to = start + timedelta(days=train_days - 1)
         conf = {"window_end": trained_to.isoformat(), "window_days": train_days, "reason": "main job"}
-        trained = run_step(dags, "model_training", trained_to + timedelta(days=1), log_path, failures, conf)
+        day = trained_to + timedelta(days=1)
+        trained = run_step(dags, pipeline["model_training"], day, log_path, failures, conf)
         version = latest_trained_version(settings) if trained else None
         if version:
             # The scheduler would start model_promotion from the model-registered asset event; dag.test
             # starts no downstream DAGs, so the main job passes the new version explicitly.
-            run_step(dags, "model_promotion", trained_to + timedelta(days=1), log_path, failures, {"version": version})
+            run_step(dags, pipeline["model_promotion"], day, log_path, failures, {"version": version})
     if not failures:
         for offset in range(train_days, days):
             day = start + timedelta(days=offset)
-            for dag_id in PIPELINES_PER_DAY:
+            for dag_id in per_day:
                 run_step(dags, dag_id, day, log_path, failures)
             # A full conf each time: in-process dag.test runs share the DAG's Param objects.
-            run_step(dags, "batch_inference", day, log_path, failures, dict(INFERENCE_CONF))
-            run_step(dags, "model_monitoring", day, log_path, failures)
-    summarise(settings, time.monotonic() - started, log_path)
-    if failures:
-        say(f"{len(failures)} DAG run(s) did not succeed: {failures}. See {log_path} and the Airflow UI.")
-        return 1
-    return 0
+            run_step(dags, pipeline["batch_inference"], day, log_path, failures, dict(INFERENCE_CONF))
+            run_step(dags, pipeline["model_monitoring"], day, log_path, failures)
+    return failures
 
 
 def summarise(settings, elapsed: float, log_path: Path) -> None:
@@ -149,9 +165,8 @@ def summarise(settings, elapsed: float, log_path: Path) -> None:
             say(f"  {name:<32} version {table.version():>4}  rows {table.count():>9,}")
     say(f"Quality results and Data Docs: {Path(settings.lakehouse.reports_root) / '_quality'}")
     summarise_models(settings, lakehouse)
-    summarise_predictions(lakehouse)
+    summarise_predictions(settings, lakehouse)
     summarise_monitoring(lakehouse, settings.monitoring.ignore_features)
-    say("Look at it: `make ui`, then Airflow at http://localhost:8080 and MLflow at http://localhost:5000")
 
 
 def latest_trained_version(settings) -> str | None:
@@ -191,31 +206,31 @@ def summarise_models(settings, lakehouse) -> None:
         say(f"No champion yet: {exc}")
 
 
-def summarise_predictions(lakehouse) -> None:
-    """Predictions per date and, since the replay knows the outcomes, their out-of-time ROC AUC."""
+def summarise_predictions(settings, lakehouse) -> None:
+    """Predictions per date and, since the replay knows the labels, their out-of-time ROC AUC."""
     if not lakehouse.exists("gold.predictions"):
         return
     from sklearn.metrics import roc_auc_score
 
-    from mlops.features.registry import DELAY_THRESHOLD_MINUTES, FLIGHT_KEY
+    from mlops.usecase import ENTITY_DATE, usecase_of
 
     predictions = lakehouse.read_pandas("gold.predictions")
     if predictions.empty:
         return
-    first, last = predictions["flight_date"].min(), predictions["flight_date"].max()
-    flights = lakehouse.read_pandas(
-        "bronze.flights", columns=[*FLIGHT_KEY, "arr_delay"], filters=[("date", ">=", first), ("date", "<=", last)]
-    )
-    flights["delayed"] = (flights["arr_delay"] > DELAY_THRESHOLD_MINUTES) | flights["arr_delay"].isna()
-    scored = predictions.merge(flights.drop_duplicates(list(FLIGHT_KEY)), on=list(FLIGHT_KEY), how="left")
-    say(f"Predictions (gold.predictions, {len(predictions):,} rows; outcomes from bronze.flights):")
-    say(f"  {'date':<11} {'version':>7} {'rows':>6} {'mean p':>7} {'flagged':>7} {'delayed':>7} {'ROC AUC':>7}")
-    for (day, version), rows in scored.groupby(["flight_date", "model_version"]):
-        labels = rows["delayed"].fillna(True).astype(int)
-        auc = roc_auc_score(labels, rows["probability"]) if labels.nunique() == 2 else float("nan")
+    usecase = usecase_of(settings)
+    keys, label, source = list(usecase.entity.keys), usecase.labels.column, usecase.labels.source
+    first, last = predictions[ENTITY_DATE].min(), predictions[ENTITY_DATE].max()
+    rows = lakehouse.read_pandas(source, filters=[("date", ">=", first), ("date", "<=", last)])
+    labels = usecase.labels.pandas(rows)[[*keys, label]].drop_duplicates(keys)
+    scored = predictions.merge(labels, on=keys, how="left")
+    say(f"Predictions (gold.predictions, {len(predictions):,} rows; labels from {source}):")
+    say(f"  {'date':<11} {'version':>7} {'rows':>6} {'mean p':>7} {'flagged':>7} {label:>7.7} {'ROC AUC':>7}")
+    for (day, version), part in scored.groupby([ENTITY_DATE, "model_version"]):
+        y = part[label].fillna(1).astype(int)
+        auc = roc_auc_score(y, part["probability"]) if y.nunique() == 2 else float("nan")
         say(
-            f"  {day!s:<11} {'v' + str(version):>7} {len(rows):>6} {rows['probability'].mean():>7.3f} "
-            f"{rows['predicted_delayed'].mean():>7.1%} {labels.mean():>7.1%} {auc:>7.3f}"
+            f"  {day!s:<11} {'v' + str(version):>7} {len(part):>6} {part['probability'].mean():>7.3f} "
+            f"{part['decision'].mean():>7.1%} {y.mean():>7.1%} {auc:>7.3f}"
         )
 
 

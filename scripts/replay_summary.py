@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from main_job import say
+from scripts.main_job import say
 
 
 def monthly_roc_auc(lakehouse):
@@ -12,7 +12,7 @@ def monthly_roc_auc(lakehouse):
     import pandas as pd
     from sklearn.metrics import roc_auc_score
 
-    from mlops.features.registry import DELAY_THRESHOLD_MINUTES, FLIGHT_KEY
+    from usecases.flight_delay.features import DELAY_THRESHOLD_MINUTES, FLIGHT_KEY
 
     if not lakehouse.exists("gold.predictions"):
         return pd.DataFrame()
@@ -21,7 +21,7 @@ def monthly_roc_auc(lakehouse):
     flights = lakehouse.read_pandas("bronze.flights", columns=[*FLIGHT_KEY, "arr_delay"])
     flights["delayed"] = ((flights["arr_delay"] > DELAY_THRESHOLD_MINUTES) | flights["arr_delay"].isna()).astype(int)
     scored = record.merge(flights.drop_duplicates(list(FLIGHT_KEY)), on=list(FLIGHT_KEY), how="inner")
-    scored["month"] = pd.to_datetime(scored["flight_date"]).dt.to_period("M").astype(str)
+    scored["month"] = pd.to_datetime(scored["entity_date"]).dt.to_period("M").astype(str)
     rows = []
     for month, part in scored.groupby("month"):
         auc = roc_auc_score(part["delayed"], part["probability"]) if part["delayed"].nunique() == 2 else float("nan")

@@ -9,5 +9,5 @@ mkdir -p "$MLOPS_HOME/logs"
 echo "Initialising Airflow metadata DB ($AIRFLOW__DATABASE__SQL_ALCHEMY_CONN) and MLflow ($MLFLOW_TRACKING_URI)"
 airflow db migrate > "$MLOPS_HOME/logs/airflow_db_migrate.log" 2>&1 || { tail -20 "$MLOPS_HOME/logs/airflow_db_migrate.log"; exit 1; }
 python -m mlops.tracking >> "$MLOPS_HOME/logs/mlflow_init.log" 2>&1 || { tail -20 "$MLOPS_HOME/logs/mlflow_init.log"; exit 1; }
-if [ -n "${REPLAY:-}" ]; then exec python scripts/replay.py --year "$REPLAY" ${DAYS:+--days "$DAYS"} ${CYCLE_DAYS:+--cycle-days "$CYCLE_DAYS"} "$@"; fi
-exec python scripts/main_job.py ${START:+--start "$START"} ${DAYS:+--days "$DAYS"} "$@"
+if [ -n "${REPLAY:-}" ]; then exec python -m scripts.replay --year "$REPLAY" ${DAYS:+--days "$DAYS"} ${CYCLE_DAYS:+--cycle-days "$CYCLE_DAYS"} "$@"; fi
+exec python -m scripts.main_job ${START:+--start "$START"} ${DAYS:+--days "$DAYS"} "$@"

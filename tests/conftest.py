@@ -26,9 +26,6 @@ os.environ["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] = f"sqlite:///{_SESSION_HOME /
 os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{_SESSION_HOME / 'mlflow.db'}"
 os.environ["PYSPARK_PYTHON"] = sys.executable
 os.environ["PYSPARK_DRIVER_PYTHON"] = sys.executable
-for extra in (ROOT / "include", ROOT / "plugins", ROOT / "dags"):
-    if str(extra) not in sys.path:
-        sys.path.insert(0, str(extra))
 
 
 @pytest.fixture(scope="session")

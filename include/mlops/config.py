@@ -63,21 +63,26 @@ class LakehouseSettings(_Frozen):
 
 
 class MlflowSettings(_Frozen):
-    """Tracking server and registry names for this environment."""
+    """Tracking server and registry names for this environment (names default to `<use case>_<env>`)."""
 
     tracking_uri: str
-    experiment_name: str
-    model_name: str
+    experiment_name: str = ""
+    model_name: str = ""
 
 
 class DataSettings(_Frozen):
-    """Which part of the reference data set this environment replays."""
+    """Which part of the use case's data this environment replays; a use case may extend it (`data_settings`)."""
 
-    origins: tuple[Literal["EWR", "JFK", "LGA"], ...] = ("EWR", "JFK", "LGA")
-    carriers: tuple[str, ...] | None = None
     sample_fraction: float = Field(1.0, gt=0.0, le=1.0)
     replay_start: date = date(2013, 1, 1)
     replay_days: int = Field(14, ge=1, le=365)
+
+
+class UseCaseRegistry(_Frozen):
+    """Which use cases this deployment runs (`enabled`) and where those without an entry point live."""
+
+    enabled: tuple[str, ...] = ()
+    packages: dict[str, str] = Field(default_factory=dict)  # name -> Python package exposing usecase()
 
 
 class SparkSettings(_Frozen):
@@ -157,11 +162,11 @@ class InferenceSettings(_Frozen):
     engine: Literal["auto", "spark", "arrow"] = "auto"
     spark_min_rows: int = Field(5_000_000, ge=1)
     batch_rows: int = Field(131_072, ge=1_000)  # rows per Arrow record batch in the arrow engine
-    # predicted_delayed = probability >= threshold. About 20-35% of flights are delayed, and probabilities
+    # decision = probability >= threshold. When positives are a minority (20-35%), probabilities centre near
     # centre near that rate: 0.5 would flag almost none, 0.3 flags those likelier than usual to be late.
     decision_threshold: float = Field(0.3, gt=0.0, lt=1.0)
     on_champion_change: bool = True  # batch_inference also runs when the champion alias moves
-    # Scoring-set gate, per model input: nulls are normal (no pressure reading, a plane that has not flown
+    # Scoring-set gate, per model input: nulls are normal (a sensor without a reading, an entity with no recent
     # in 24 h: ~50% each in January), an input that is almost always null means a broken upstream join.
     max_feature_null_fraction: float = Field(0.9, ge=0.0, le=1.0)
 
@@ -187,8 +192,7 @@ class MonitoringSettings(_Frozen):
     drift_window_days: int = Field(7, ge=1)  # scored days compared with the reference per run (a week: all weekdays)
     # Computed and stored, but not counted in the dataset rule: calendar inputs whose distribution in a window is
     # set by the calendar (a week in May has no January holidays), not by a change in the data.
-    ignore_features: tuple[str, ...] = ("month", "day_of_week", "days_to_holiday")
-    label_lag_days: int = Field(1, ge=0)  # performance is measured this many days back (outcomes arrive late)
+    ignore_features: tuple[str, ...] = ()
     performance_window_days: int = Field(7, ge=1)
     min_roc_auc: float = Field(0.6, gt=0.0, lt=1.0)  # per performance window
     violation_k: int = Field(2, ge=1)  # a breach: k of the last n windows below min_roc_auc, the latest included
@@ -196,7 +200,7 @@ class MonitoringSettings(_Frozen):
 
 
 class RetrainingSettings(_Frozen):
-    """Guardrails of drift-triggered retraining (counted on the data clock: flight dates, not wall time)."""
+    """Guardrails of drift-triggered retraining (counted on the data clock: entity dates, not wall time)."""
 
     enabled: bool = True  # false: signals are recorded as declined, training is never triggered
     signal_kinds: tuple[Literal["data_drift", "prediction_drift", "performance"], ...] = (
@@ -205,7 +209,7 @@ class RetrainingSettings(_Frozen):
         "performance",
     )
     cooldown_days: int = Field(7, ge=0)  # since the data the last model was trained up to
-    min_new_labelled_rows: int = Field(1000, ge=0)  # flights since that date with known outcomes
+    min_new_labelled_rows: int = Field(1000, ge=0)  # labelled entities since that date
     max_retrains: int = Field(2, ge=1)  # drift-triggered retrains allowed ...
     period_days: int = Field(30, ge=1)  # ... per this many days
     poke_seconds: int = Field(60, ge=1)  # how often the deferred sensor looks for a signal
@@ -226,6 +230,8 @@ class Settings(_Frozen):
     """Everything one environment needs; load it with `load_settings`."""
 
     env: Literal["dev", "staging", "prod"]
+    usecases: UseCaseRegistry = UseCaseRegistry()
+    usecase: str | None = None  # the use case these settings belong to (None: the platform's alone)
     lakehouse: LakehouseSettings
     mlflow: MlflowSettings
     data: DataSettings = DataSettings()
@@ -269,35 +275,133 @@ def _check_env(env: str, source: str = "environment ") -> str:
     return env
 
 
-def load_settings(env: str | None = None, *, config_dir: Path | None = None) -> Settings:
-    """Load and validate `include/config/<env>.yaml`, then apply URI overrides from the environment.
+# Sections a use case's own config may set; the rest (where tables live, Spark, which use cases run) is the
+# platform's.
+USECASE_SECTIONS = (
+    "mlflow",
+    "data",
+    "features",
+    "quality",
+    "training",
+    "promotion",
+    "inference",
+    "monitoring",
+    "retraining",
+    "schedules",
+)
+
+
+def load_settings(env: str | None = None, *, usecase: str | None = None, config_dir: Path | None = None) -> Settings:
+    """Load and validate the environment's settings, for one use case when one is enabled.
+
+    `include/config/<env>.yaml` (the platform) is merged with the use case's `<config_dir>/<env>.yaml`,
+    then MLOPS_SETTINGS, then URI overrides from the environment. A use case's tables, landing files and
+    reports live under its own folder of each root (`<root>/<use case>/<layer>/<table>`), and its MLflow
+    experiment and model default to `<use case>_<env>`.
 
     Args:
         env: dev, staging or prod; defaults to MLOPS_ENV (itself defaulting to dev).
-        config_dir: folder holding `<env>.yaml`; defaults to `include/config`.
+        usecase: an enabled use case's name; default the first enabled one (none enabled: the platform's
+            settings alone).
+        config_dir: folder holding the platform's `<env>.yaml`; defaults to `include/config`.
 
     Raises:
-        ConfigError: the environment is unknown, the file is missing, or a key is unknown or invalid
-            (the message names the dotted key, e.g. `training.tuning_trials`, and the value given).
+        ConfigError: the environment is unknown, a file is missing, or a key is unknown or invalid
+            (the message names the file and the dotted key, e.g. `training.tuning_trials`, and the value).
+        UseCaseError: the use case is not enabled, not registered, or breaks the contract.
     """
     env = _check_env(env) if env else current_env()
     path = (config_dir or CONFIG_DIR) / f"{env}.yaml"
+    if not path.exists():
+        raise ConfigError(f"No config for environment {env!r}: {path} does not exist")
+    raw = _merged(_read_yaml(path), _env_settings())  # MLOPS_SETTINGS may also register or enable use cases
+    declared = raw.get("env", env)
+    if declared != env:
+        raise ConfigError(f"{path} declares env: {declared!r} but was loaded for environment {env!r}; fix its env key")
+    source, data_model = str(path), None
+    name = _select_usecase(raw, usecase)
+    if name is not None:
+        raw, source, data_model = _with_usecase(raw, name, env, path)
+    raw = _apply_overrides(raw, env)
+    if data_model is not None:
+        try:
+            raw["data"] = data_model.model_validate(raw.get("data") or {})
+        except ValidationError as exc:
+            raise ConfigError(_describe(f"{source} (data)", exc, data_model)) from None
+    try:
+        return Settings.model_validate(raw)
+    except ValidationError as exc:
+        raise ConfigError(_describe(source, exc)) from None
+
+
+def enabled_usecases(env: str | None = None, *, config_dir: Path | None = None) -> tuple[str, ...]:
+    """Names of the use cases the environment runs (`usecases.enabled`, or MLOPS_USECASES), loading none."""
+    from mlops.usecase.loader import enabled_names
+
+    env = _check_env(env) if env else current_env()
+    raw = _merged(_read_yaml((config_dir or CONFIG_DIR) / f"{env}.yaml"), _env_settings())
+    return enabled_names(_registry(raw).enabled)
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
     try:
         raw = yaml.safe_load(path.read_text()) or {}
     except FileNotFoundError as exc:
-        raise ConfigError(f"No config for environment {env!r}: {path} does not exist") from exc
+        raise ConfigError(f"No config for this environment: {path} does not exist") from exc
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path} is not valid YAML: {exc}") from exc
     if not isinstance(raw, dict):
         raise ConfigError(f"{path} must hold a mapping at the top level")
-    declared = raw.get("env", env)
-    if declared != env:
-        raise ConfigError(f"{path} declares env: {declared!r} but was loaded for environment {env!r}; fix its env key")
-    raw = _apply_overrides(raw, env)
+    return raw
+
+
+def _registry(raw: dict[str, Any]) -> UseCaseRegistry:
     try:
-        return Settings.model_validate(raw)
+        return UseCaseRegistry.model_validate(raw.get("usecases") or {})
     except ValidationError as exc:
-        raise ConfigError(_describe(path, exc)) from None
+        raise ConfigError(_describe("usecases", exc)) from None
+
+
+def _select_usecase(raw: dict[str, Any], usecase: str | None) -> str | None:
+    from mlops.usecase.contract import UseCaseError
+    from mlops.usecase.loader import enabled_names
+
+    enabled = enabled_names(_registry(raw).enabled)
+    if usecase is None:
+        return enabled[0] if enabled else None
+    if usecase not in enabled:
+        raise UseCaseError(usecase, "usecases.enabled", f"not enabled in this environment (enabled: {list(enabled)})")
+    return usecase
+
+
+def _with_usecase(
+    raw: dict[str, Any], name: str, env: str, path: Path
+) -> tuple[dict[str, Any], str, type[DataSettings] | None]:
+    """The platform's raw settings merged with the use case's own file, a text naming both files, and the
+    model of the use case's `data:` section."""
+    from mlops.usecase.contract import UseCaseError
+    from mlops.usecase.loader import load_usecase, registered_packages
+
+    packages = registered_packages(_registry(raw).packages)
+    if name not in packages:
+        raise UseCaseError(name, "usecases.packages", f"no package registered (known: {sorted(packages)})")
+    usecase = load_usecase(name, packages[name])
+    own_path = Path(usecase.config_dir) / f"{env}.yaml"
+    own = _read_yaml(own_path)
+    foreign = sorted(set(own) - set(USECASE_SECTIONS))
+    if foreign:
+        raise ConfigError(
+            f"Invalid config {own_path}:\n  {foreign[0]}: not a use-case setting (allowed here: "
+            f"{', '.join(USECASE_SECTIONS)}; the rest is the platform's, in {path})"
+        )
+    merged = _merged(raw, own)
+    merged["usecases"] = {**(raw.get("usecases") or {}), "packages": packages}
+    merged["usecase"] = name
+    flow = dict(merged.get("mlflow") or {})
+    flow.setdefault("experiment_name", f"{name}_{env}")
+    flow.setdefault("model_name", f"{name}_{env}")
+    merged["mlflow"] = flow
+    return merged, f"{path} + {own_path}", usecase.data_settings
 
 
 def _merged(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
@@ -339,11 +443,18 @@ def _apply_overrides(raw: dict[str, Any], env: str) -> dict[str, Any]:
     if isinstance(lake.get("root"), str) and not lake.get("reports_root"):
         root = lake["root"]
         lake["reports_root"] = _resolve_location(f"{env}/reports", home) if "://" in root else root
+    if raw.get("usecase"):
+        lake = {k: _join(v, raw["usecase"]) if isinstance(v, str) else v for k, v in lake.items()}
     uri = os.environ.get(ENV_TRACKING_URI) or flow.get("tracking_uri")
     if isinstance(uri, str):
         flow["tracking_uri"] = uri.replace("{home}", str(home))
     raw["lakehouse"], raw["mlflow"] = lake, flow
     return raw
+
+
+def _join(location: str, name: str) -> str:
+    """`<location>/<name>` for a path or a URI: each use case has its own folder under every root."""
+    return f"{location.rstrip('/')}/{name}"
 
 
 def _resolve_location(value: str, home: Path) -> str:
@@ -353,21 +464,21 @@ def _resolve_location(value: str, home: Path) -> str:
     return str(path if path.is_absolute() else home / path)
 
 
-def _describe(path: Path, exc: ValidationError) -> str:
+def _describe(path: Path | str, exc: ValidationError, model: type[BaseModel] | None = None) -> str:
     lines = [f"Invalid config {path}:"]
     for err in exc.errors():
         key = ".".join(str(part) for part in err["loc"]) or "<root>"
         if err["type"] == "extra_forbidden":
-            allowed = ", ".join(_allowed_keys(err["loc"][:-1]))
+            allowed = ", ".join(_allowed_keys(err["loc"][:-1], model))
             lines.append(f"  {key}: unknown key (allowed here: {allowed})")
         else:
             lines.append(f"  {key}: {err['msg']} (got {err.get('input')!r})")
     return "\n".join(lines)
 
 
-def _allowed_keys(loc: tuple[Any, ...]) -> list[str]:
+def _allowed_keys(loc: tuple[Any, ...], root: type[BaseModel] | None = None) -> list[str]:
     """Field names of the settings section at `loc`, to suggest the intended key."""
-    model: Any = Settings
+    model: Any = root or Settings
     for part in loc:
         field = model.model_fields.get(str(part)) if isinstance(model, type) else None
         model = field.annotation if field is not None else None

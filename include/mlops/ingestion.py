@@ -15,9 +15,10 @@ from typing import TYPE_CHECKING, Any
 import pyarrow as pa
 
 from mlops.lakehouse import Lakehouse, WriterId
+from mlops.landing import landing_path
 from mlops.quality.pipeline_gates import quality_store
-from mlops.schemas import DATASETS, INGESTION_COLUMNS, PLANES, UTC_TS, Dataset
-from mlops.sources import landing_path
+from mlops.schemas import INGESTION_COLUMNS, UTC_TS
+from mlops.usecase import Dataset, usecase_of
 
 if TYPE_CHECKING:
     from mlops.config import Settings
@@ -189,7 +190,7 @@ def _validate(
     from mlops.quality.suites import raw_suite
 
     path = landing_path(settings, dataset, day)  # validates the dataset name
-    ds = DATASETS[dataset]
+    ds = usecase_of(settings).dataset(dataset)
     if not path.exists():
         moved = quarantine_path(settings, dataset, day, path)
         note = f"; it was quarantined earlier to {moved}" if moved.exists() else ""
@@ -271,14 +272,14 @@ def ingest_day(settings: Settings, lakehouse: Lakehouse, dataset: str, day: date
     """Validate the day's landing file and write it to bronze with lineage columns, once.
 
     Appends (partitioned by `date`) under the writer `ingest/<dataset>/<day>` so a rerun stores
-    nothing (`skipped=True`); planes, a daily snapshot, is merged on `tailnum` instead.
+    nothing (`skipped=True`); a whole-table snapshot dataset (`per_day=False`) is merged on its keys instead.
 
     Raises:
         FileNotFoundError: no landing file for that day.
         IngestionError: the file was refused by parsing or the raw gate (and quarantined).
     """
     source = landing_path(settings, dataset, day)  # validates the dataset name
-    ds = DATASETS[dataset]
+    ds = usecase_of(settings).dataset(dataset)
     writer = WriterId(app_id=f"ingest/{dataset}/{day.isoformat()}", version=1)
     if _already_ingested(lakehouse, ds.bronze_table, writer):
         log.info("%s for %s already ingested into %s; skipping", dataset, day, ds.bronze_table)
@@ -286,7 +287,7 @@ def ingest_day(settings: Settings, lakehouse: Lakehouse, dataset: str, day: date
     # Validated again (the file may have changed since the gate task); its Data Docs were built there.
     table, _ = _validate(settings, lakehouse, dataset, day, run_id, build_docs=False)
     bronze = _with_lineage(table, ds, day, source, run_id)
-    if ds.name == PLANES.name:
+    if not ds.per_day:
         written = lakehouse.merge(ds.bronze_table, bronze, keys=ds.keys, writer=writer)
     else:
         written = lakehouse.append(ds.bronze_table, bronze, writer=writer, partition_by=["date"])

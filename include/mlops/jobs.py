@@ -57,8 +57,10 @@ def _stage_features(ctx: JobContext, *, table: str) -> WriteResult:
 def _publish_features(ctx: JobContext, *, table: str) -> WriteResult:
     from mlops.features.jobs import publish_feature_table
     from mlops.lakehouse import WriteResult
+    from mlops.usecase import usecase_of
 
-    results = [publish_feature_table(ctx.spark, ctx.lakehouse, table, day) for day in ctx.days]
+    spec = usecase_of(ctx.settings).features.table(table)
+    results = [publish_feature_table(ctx.spark, ctx.lakehouse, spec, day) for day in ctx.days]
     if len(results) == 1:
         return results[0]
     written = [r for r in results if not r.skipped]

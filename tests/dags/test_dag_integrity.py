@@ -9,6 +9,8 @@ import pytest
 
 DAGS_DIR = Path(__file__).resolve().parents[2] / "dags"
 DAG_FILES = sorted(p for p in DAGS_DIR.glob("*.py") if not p.name.startswith("_"))
+PIPELINE_FILES = [p for p in DAG_FILES if p.stem != "usecase_check"]  # usecase_check defines no DAG
+USECASE = "flight_delay"  # the one use case the staging config enables
 HEAVY_MODULES = {"pyspark", "mlflow", "sklearn", "great_expectations", "pandas", "deltalake", "pyarrow"}
 
 
@@ -23,18 +25,20 @@ def test_dagbag_has_no_import_errors(dagbag):
     assert dagbag.import_errors == {}
 
 
-def test_dagbag_has_one_dag_per_file_named_after_it(dagbag):
-    assert sorted(dagbag.dags) == sorted(p.stem for p in DAG_FILES)
+def test_dagbag_has_one_dag_per_pipeline_file_and_use_case(dagbag):
+    assert sorted(dagbag.dags) == sorted(f"{USECASE}.{p.stem}" for p in PIPELINE_FILES)
 
 
-@pytest.mark.parametrize("dag_file", DAG_FILES, ids=lambda p: p.stem)
+@pytest.mark.parametrize("dag_file", PIPELINE_FILES, ids=lambda p: p.stem)
 def test_dag_has_owner_tags_docs_and_retries(dagbag, dag_file):
-    dag = dagbag.dags[dag_file.stem]
-    assert dag.tags, f"{dag.dag_id} has no tags"
+    dag = dagbag.dags[f"{USECASE}.{dag_file.stem}"]
+    assert dag.tags and USECASE in dag.tags, f"{dag.dag_id} has no tags naming its use case"
+    assert f"## Use case `{USECASE}`" in dag.doc_md, f"{dag.dag_id} doc_md lacks its use case section"
     assert dag.doc_md and len(dag.doc_md) > 200, f"{dag.dag_id} needs doc_md explaining how to run and fix it"
     for task in dag.tasks:
         assert task.owner and task.owner != "airflow", f"{dag.dag_id}.{task.task_id} has no owner"
         assert task.retries is not None
+        assert getattr(task, "usecase", USECASE) == USECASE, f"{dag.dag_id}.{task.task_id} works for another use case"
 
 
 @pytest.mark.parametrize("dag_file", DAG_FILES, ids=lambda p: p.stem)
@@ -49,22 +53,23 @@ def test_dag_file_has_no_heavy_import_at_module_level(dag_file):
 
 
 def test_feature_refresh_waits_validates_and_publishes_each_feature_table(dagbag):
-    from mlops.features.registry import FEATURE_TABLES
+    from usecases.flight_delay.features import FEATURE_TABLES
 
-    dag = dagbag.dags["feature_refresh"]
+    dag = dagbag.dags[f"{USECASE}.feature_refresh"]
     for spec in FEATURE_TABLES:
         publish = dag.get_task(f"{spec.short_name}.publish")
         assert f"{spec.short_name}.validate" in publish.upstream_task_ids
-        assert [a.name for a in publish.outlets] == [spec.name]
+        assert [a.name for a in publish.outlets] == [f"{USECASE}.{spec.name}"]
     assert {"ingest_flights", "ingest_weather", "ingest_planes"} <= set(dag.task_ids)
 
 
 def test_batch_inference_validates_before_and_after_scoring_and_follows_the_champion(dagbag):
-    dag = dagbag.dags["batch_inference"]
+    dag = dagbag.dags[f"{USECASE}.batch_inference"]
     order = ["resolve_model", "build_scoring_set", "validate_scoring_set", "score", "validate_predictions", "publish"]
     for upstream, downstream in zip(order, order[1:], strict=False):
         assert dag.get_task(downstream).upstream_task_ids == {upstream}
-    assert sorted(a.name for a in dag.get_task("publish").outlets) == ["gold.predictions", "monitoring.inference_log"]
+    outlets = sorted(a.name for a in dag.get_task("publish").outlets)
+    assert outlets == [f"{USECASE}.gold.predictions", f"{USECASE}.monitoring.inference_log"]
     # inference.on_champion_change is true in staging: a champion move also starts a run.
     condition = dag.timetable.asset_condition
     assert getattr(condition, "name", None) == "mlflow.models.flight_delay_staging.champion"

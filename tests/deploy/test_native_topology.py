@@ -37,12 +37,7 @@ from pathlib import Path
 import pytest
 import requests
 
-ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT / "scripts"))
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _compose import interpolate, load_env_file, load_yaml  # noqa: E402
-from _postgres import Postgres, server_binaries  # noqa: E402
-from stack import (  # noqa: E402
+from scripts.stack import (
     AirflowAPI,
     Services,
     free_ports,
@@ -50,6 +45,10 @@ from stack import (  # noqa: E402
     spark_connect_command,
     wait_for_port,
 )
+from tests.deploy._compose import interpolate, load_env_file, load_yaml
+from tests.deploy._postgres import Postgres, server_binaries
+
+ROOT = Path(__file__).resolve().parents[2]
 
 # One budget for the module's fixture and tests; the waits inside fit in it and name what is late.
 pytestmark = [pytest.mark.topology, pytest.mark.timeout(1800)]
@@ -60,7 +59,8 @@ DAYS = WINDOW_DAYS + 1  # the last day is scored by the champion-change run, out
 WINDOW_END = START + timedelta(days=WINDOW_DAYS - 1)
 SCORED_DAY = START + timedelta(days=WINDOW_DAYS)
 AIRFLOW_COMPONENTS = ("airflow-apiserver", "airflow-scheduler", "airflow-dag-processor", "airflow-triggerer")
-PIPELINES = ("feature_refresh", "model_training", "model_promotion", "batch_inference")
+USECASE = "flight_delay"  # the use case the staging config enables
+PIPELINES = tuple(f"{USECASE}.{p}" for p in ("feature_refresh", "model_training", "model_promotion", "batch_inference"))
 # The test drives the data clock: no time schedules, no training on feature updates.
 TEST_SETTINGS = {
     "schedules": {
@@ -149,7 +149,7 @@ def init_script(service: dict, home: Path, ports: dict[str, int]) -> str:
 
 def _land(home: Path) -> None:
     from mlops.config import load_settings
-    from mlops.sources import land_range
+    from mlops.landing import land_range
 
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("MLOPS_LANDING_ROOT", str(home / "mlops" / "landing"))
@@ -190,7 +190,6 @@ def _start(home: Path) -> Stack:
 
         base = {
             **os.environ,
-            "PYTHONPATH": f"{ROOT / 'include'}:{ROOT / 'plugins'}",
             "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}",
         }
         mlflow = compose["mlflow"]
@@ -241,11 +240,11 @@ def _start(home: Path) -> Stack:
         wait_for_port(ports["spark"], services)
         wait_for_port(ports["mlflow"], services)
 
-        api.trigger("feature_refresh", "topology__features", START, {"days": DAYS})
-        api.wait("feature_refresh", "topology__features", services, hours=0.25)
+        api.trigger(f"{USECASE}.feature_refresh", "topology__features", START, {"days": DAYS})
+        api.wait(f"{USECASE}.feature_refresh", "topology__features", services, hours=0.25)
         conf = {"window_end": str(WINDOW_END), "window_days": WINDOW_DAYS, "reason": "topology test"}
-        api.trigger("model_training", "topology__training", None, conf)
-        api.wait("model_training", "topology__training", services, hours=0.1)
+        api.trigger(f"{USECASE}.model_training", "topology__training", None, conf)
+        api.wait(f"{USECASE}.model_training", "topology__training", services, hours=0.1)
         for dag_id in PIPELINES:
             stack.runs[dag_id] = _wait_for_run(api, dag_id, services)
         return stack
@@ -275,28 +274,32 @@ def test_every_pipeline_ran_to_success_through_the_rest_api(stack):
     states = {
         dag_id: [(r.dag_run_id, r.run_type.value, r.state.value) for r in runs] for dag_id, runs in stack.runs.items()
     }
-    assert states["feature_refresh"] == [("topology__features", "manual", "success")], _logs(stack)
-    assert states["model_training"] == [("topology__training", "manual", "success")], _logs(stack)
+    assert states[f"{USECASE}.feature_refresh"] == [("topology__features", "manual", "success")], _logs(stack)
+    assert states[f"{USECASE}.model_training"] == [("topology__training", "manual", "success")], _logs(stack)
     # Nobody triggered these: the registered-model asset started promotion, the champion alias inference.
-    assert [(kind, state) for _, kind, state in states["model_promotion"]] == [("asset_triggered", "success")]
-    assert [(kind, state) for _, kind, state in states["batch_inference"]] == [("asset_triggered", "success")]
+    assert [(kind, state) for _, kind, state in states[f"{USECASE}.model_promotion"]] == [
+        ("asset_triggered", "success")
+    ]
+    assert [(kind, state) for _, kind, state in states[f"{USECASE}.batch_inference"]] == [
+        ("asset_triggered", "success")
+    ]
     assert [stack.api.active(dag_id) for dag_id in PIPELINES] == [[], [], [], []]
-    tasks = stack.api.task_states("feature_refresh", "topology__features")
+    tasks = stack.api.task_states(f"{USECASE}.feature_refresh", "topology__features")
     assert len(tasks) > 10 and set(tasks.values()) == {"success"}, tasks
 
 
 def test_tables_hold_the_window_features_and_the_champions_predictions(stack):
-    from mlops.features.registry import FEATURE_TABLES
     from mlops.lakehouse import Lakehouse
+    from usecases.flight_delay.features import FEATURE_TABLES
 
-    lake = Lakehouse(str(stack.home / "mlops" / "lakehouse"))
+    lake = Lakehouse(str(stack.home / "mlops" / "lakehouse" / USECASE))
     days = {START + timedelta(days=i) for i in range(DAYS)}
     assert set(lake.read_pandas("bronze.flights", columns=["date"])["date"]) == days
     for table in FEATURE_TABLES:
         assert set(lake.read_pandas(table.name, columns=[table.date_column])[table.date_column]) == days, table.name
     schedule = lake.read("features.flight_schedule", filters=[("feature_date", "=", SCORED_DAY)])
     predictions = lake.read_pandas("gold.predictions")
-    assert set(predictions["flight_date"]) == {SCORED_DAY}
+    assert set(predictions["entity_date"]) == {SCORED_DAY}
     assert len(predictions) == schedule.num_rows > 100
     assert set(predictions["model_version"]) == {"1"} and predictions["probability"].between(0, 1).all()
     runs = lake.read_pandas("monitoring.inference_runs")

@@ -16,14 +16,12 @@ from pathlib import Path
 import pyarrow as pa
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT / "scripts"))
-from stack import Services, free_port, wait_for_port  # noqa: E402
-
-from mlops.config import LakehouseSettings, load_settings  # noqa: E402
-from mlops.ingestion import QUARANTINE_TABLE, IngestionError, ingest_day  # noqa: E402
-from mlops.lakehouse import Lakehouse, SchemaMismatchError, WriterId  # noqa: E402
-from mlops.sources import land_day, landing_path  # noqa: E402
+from mlops.config import LakehouseSettings, load_settings
+from mlops.ingestion import QUARANTINE_TABLE, IngestionError, ingest_day
+from mlops.lakehouse import Lakehouse, SchemaMismatchError, WriterId
+from mlops.landing import landing_path
+from scripts.stack import Services, free_port, wait_for_port
+from usecases.flight_delay.source import land_day
 
 BUCKET = "mlops-lake"
 DAY, BAD_DAY = date(2013, 1, 1), date(2013, 1, 2)

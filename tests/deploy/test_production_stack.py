@@ -14,7 +14,8 @@ from pathlib import Path
 
 import pytest
 import yaml
-from _compose import (
+
+from tests.deploy._compose import (
     COMPOSE_SCHEMA,
     DEPLOY_DIR,
     ROOT,
@@ -273,18 +274,36 @@ def test_dockerfile_installs_pinned_requirements_with_constraints_as_airflow():
     assert users[-1] == "airflow"
     copies = " ".join(arguments for instruction, arguments in instructions if instruction == "COPY")
     assert "requirements.txt" in copies and "constraints.txt" in copies
+    for folder in ("dags", "plugins", "include", "usecases"):  # every package the editable install maps
+        assert f"{folder} /opt/airflow/{folder}" in copies, f"the image does not copy {folder}/"
     installs = [i for i, (instruction, arguments) in enumerate(instructions) if "pip install" in arguments]
-    assert len(installs) == 1
+    assert len(installs) == 2, "the pinned dependencies, then the project itself"
     command = instructions[installs[0]][1]
     assert "-r /opt/airflow/requirements.txt" in command and "-c /opt/airflow/constraints.txt" in command
-    user_then = [arguments for instruction, arguments in instructions[: installs[0]] if instruction == "USER"]
-    assert user_then[-1] == "airflow", "pip install runs as the airflow user, the official image's way"
+    project = instructions[installs[1]][1]
+    assert "--no-deps -e /opt/airflow" in project, "the project installs without touching the pinned set"
+    assert "pyproject.toml /opt/airflow/pyproject.toml" in copies
+    code_copied = max(i for i, (instruction, arguments) in enumerate(instructions) if instruction == "COPY")
+    assert installs[1] > code_copied, "the project installs after its code is copied"
+    for install in installs:
+        user_then = [arguments for instruction, arguments in instructions[:install] if instruction == "USER"]
+        assert user_then[-1] == "airflow", "pip install runs as the airflow user, the official image's way"
+    assert "PYTHONPATH" not in dockerfile_env(DOCKERFILE), "the installed package replaces PYTHONPATH"
 
 
 def test_dockerignore_keeps_local_state_out_but_not_what_the_image_copies():
     ignored = {line for line in (ROOT / ".dockerignore").read_text().splitlines() if line and line[0] != "#"}
     assert {".venv", ".mlops", "mlruns", ".git", ".env"} <= ignored
-    copied = {"dags", "plugins", "include", "docker", "requirements.txt", "constraints.txt"}
+    copied = {
+        "dags",
+        "plugins",
+        "include",
+        "usecases",
+        "docker",
+        "requirements.txt",
+        "constraints.txt",
+        "pyproject.toml",
+    }
     assert copied.isdisjoint(ignored)
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from datetime import UTC, date, datetime
 from pathlib import Path
 from types import SimpleNamespace
@@ -10,9 +9,9 @@ from types import SimpleNamespace
 import pytest
 
 from mlops.config import ENV_LAKEHOUSE_ROOT, load_settings
+from tests.unit._training import training_lakehouse
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "unit"))
-from _training import training_lakehouse  # noqa: E402
+USECASE = "flight_delay"  # the use case the staging config enables
 
 pytestmark = pytest.mark.integration
 
@@ -40,14 +39,14 @@ def runs(dagbag, spark, tmp_path_factory):
     from mlops.training import RunIdentity, TrainingRequest, train_model
 
     home = tmp_path_factory.mktemp("batch_inference")
-    lake = training_lakehouse(home / "lakehouse")
+    lake = training_lakehouse(home / "lakehouse" / USECASE)
     lake.table("features.flight_schedule").delete("feature_date = '2013-01-17'")  # a day without flights
     with pytest.MonkeyPatch.context() as patch:
-        patch.setenv(ENV_LAKEHOUSE_ROOT, lake.root)
+        patch.setenv(ENV_LAKEHOUSE_ROOT, str(Path(lake.root).parent))
         patch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{home / 'mlflow.db'}")
         settings = load_settings("staging")
         name, client = settings.mlflow.model_name, MlflowClient(tracking_uri=settings.mlflow.tracking_uri)
-        dag = dagbag.dags["batch_inference"]
+        dag = dagbag.dags[f"{USECASE}.batch_inference"]
         out = SimpleNamespace(lake=lake, settings=settings)
         out.no_champion = dag.test(logical_date=_at(15), run_conf=_conf())
         request = TrainingRequest(date(2013, 1, 14), 14, tuning_trials=1, who=RunIdentity(reason="inference dag test"))
@@ -83,10 +82,10 @@ def test_no_champion_skips_the_run_with_a_reason(runs):
 def test_champion_scores_every_scheduled_flight_of_the_date(runs):
     assert str(runs.scored.state) == "success", _states(runs.scored)
     schedule = runs.lake.read("features.flight_schedule", filters=[("feature_date", "=", date(2013, 1, 16))])
-    v1_day16 = [("model_version", "=", runs.v1), ("flight_date", "=", date(2013, 1, 16))]
+    v1_day16 = [("model_version", "=", runs.v1), ("entity_date", "=", date(2013, 1, 16))]
     predictions = runs.lake.read_pandas("gold.predictions", filters=v1_day16)
     assert len(predictions) == schedule.num_rows > 100
-    assert set(predictions["flight_date"]) == {date(2013, 1, 16)}
+    assert set(predictions["entity_date"]) == {date(2013, 1, 16)}
     assert predictions["probability"].between(0, 1).all() and predictions["probability"].notna().all()
     assert (predictions["airflow_run_id"] == runs.scored.run_id).all()
     assert predictions["model_run_id"].nunique() == 1
@@ -106,7 +105,7 @@ def test_rerun_of_a_scored_date_adds_nothing(runs):
 
 def test_another_version_appends_beside_the_old_predictions(runs):
     assert str(runs.other_version.state) == "success", _states(runs.other_version)
-    day16 = runs.lake.read_pandas("gold.predictions", filters=[("flight_date", "=", date(2013, 1, 16))])
+    day16 = runs.lake.read_pandas("gold.predictions", filters=[("entity_date", "=", date(2013, 1, 16))])
     counts = day16.groupby("model_version").size().to_dict()
     assert counts[runs.v1] == counts[runs.v2] > 100  # history kept: both versions' rows are there
 
@@ -121,7 +120,7 @@ def test_backfill_with_a_given_version_and_the_spark_engine(runs):
 def test_champion_of_the_time_resolves_from_the_decisions_table(runs):
     assert str(runs.of_the_time.state) == "success", _states(runs.of_the_time)
     rows = runs.lake.read_pandas("gold.predictions", filters=[("airflow_run_id", "=", runs.of_the_time.run_id)])
-    assert set(rows["model_version"]) == {runs.v1} and set(rows["flight_date"]) == {date(2013, 1, 18)}
+    assert set(rows["model_version"]) == {runs.v1} and set(rows["entity_date"]) == {date(2013, 1, 18)}
 
 
 def test_a_date_without_flights_is_recorded_and_does_not_fail(runs):
@@ -130,7 +129,7 @@ def test_a_date_without_flights_is_recorded_and_does_not_fail(runs):
     assert states["resolve_model"] == "success" and states["publish"] == "skipped"
     logged = runs.lake.read_pandas("monitoring.inference_runs")
     row = logged[logged["airflow_run_id"] == runs.empty.run_id].iloc[0]
-    assert row["outcome"] == "empty" and "No scheduled flights on 2013-01-17" in row["message"]
+    assert row["outcome"] == "empty" and "No flights on 2013-01-17 in features.flight_schedule" in row["message"]
 
 
 def test_publish_emits_predictions_asset_event_with_rows(runs):
@@ -138,7 +137,7 @@ def test_publish_emits_predictions_asset_event_with_rows(runs):
     from airflow.utils.session import create_session
 
     with create_session() as session:
-        asset = session.query(AssetModel).filter(AssetModel.name == "gold.predictions").one()
+        asset = session.query(AssetModel).filter(AssetModel.name == f"{USECASE}.gold.predictions").one()
         extras = [e.extra for e in session.query(AssetEvent).filter(AssetEvent.asset_id == asset.id)]
     assert any(e.get("model_version") == runs.v1 and e.get("rows", 0) > 100 for e in extras)
 
@@ -149,12 +148,12 @@ def test_a_run_over_two_dates_scores_the_new_one_and_keeps_the_scored_one(runs):
     predictions = runs.lake.read_pandas("gold.predictions")
     champion = predictions[predictions["model_version"] == runs.v1]
     flights = runs.lake.read_pandas("features.flight_schedule", columns=["feature_date"])["feature_date"]
-    per_date = champion.groupby(champion["flight_date"].astype(str)).size().to_dict()
+    per_date = champion.groupby(champion["entity_date"].astype(str)).size().to_dict()
     assert per_date["2013-01-15"] == int((flights.astype(str) == "2013-01-15").sum())
     assert per_date["2013-01-16"] == int((flights.astype(str) == "2013-01-16").sum())  # not twice
     outcomes = runs.lake.read_pandas("monitoring.inference_runs")
     mine = outcomes[outcomes["airflow_run_id"] == runs.two_days.run_id]
-    assert dict(zip(mine["flight_date"].astype(str), mine["outcome"], strict=True)) == {
+    assert dict(zip(mine["entity_date"].astype(str), mine["outcome"], strict=True)) == {
         "2013-01-15": "scored",
         "2013-01-16": "already_scored",
     }

@@ -5,9 +5,8 @@ from __future__ import annotations
 
 import http.server
 import json
-import sys
 import threading
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -15,9 +14,10 @@ import pyarrow as pa
 import pytest
 
 from mlops.config import ENV_LAKEHOUSE_ROOT, load_settings
+from tests.unit._training import training_lakehouse
+from usecases.flight_delay import usecase
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "unit"))
-from _training import training_lakehouse  # noqa: E402
+USECASE = usecase()
 
 pytestmark = pytest.mark.integration
 DRIFTED = date(2013, 1, 16)  # v1 learns Jan 1-12 and scores Jan 13-14; Jan 17-18 stay for the CD comparison
@@ -49,9 +49,9 @@ def _drifted_copy(lake, source: date, target: date, version: str) -> None:
     """Append the scored inputs of `source` as day `target` with most inputs shifted (injected drift)."""
     from mlops.inference.scoring_set import input_columns
 
-    rows = lake.read_pandas("monitoring.inference_log", filters=[("flight_date", "=", source)])
-    rows["flight_date"], rows["model_version"] = target, version
-    for column in [c for c in input_columns() if rows[c].dtype.kind == "f"][:15]:
+    rows = lake.read_pandas("monitoring.inference_log", filters=[("entity_date", "=", source)])
+    rows["entity_date"], rows["model_version"] = target, version
+    for column in [c for c in input_columns(USECASE) if rows[c].dtype.kind == "f"][:15]:
         rows[column] = rows[column] * 3 + 10
     rows["dest"] = "XXX"
     lake.append("monitoring.inference_log", pa.Table.from_pandas(rows, preserve_index=False))
@@ -65,12 +65,12 @@ def flow(dagbag, spark, tmp_path_factory):
     from mlops.training import RunIdentity, TrainingRequest, train_model
 
     home = tmp_path_factory.mktemp("drift_retraining")
-    lake = training_lakehouse(home / "lakehouse")
+    lake = training_lakehouse(home / "lakehouse" / USECASE.name)
     server = http.server.HTTPServer(("127.0.0.1", 0), _Webhook)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     hook = {"conn_type": "http", "host": f"http://127.0.0.1:{server.server_port}/alerts"}
     with pytest.MonkeyPatch.context() as patch:
-        patch.setenv(ENV_LAKEHOUSE_ROOT, lake.root)
+        patch.setenv(ENV_LAKEHOUSE_ROOT, str(Path(lake.root).parent))
         patch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{home / 'mlflow.db'}")
         patch.setenv("AIRFLOW_CONN_MLOPS_ALERTS_WEBHOOK", json.dumps(hook))
         settings = load_settings("staging")
@@ -82,25 +82,27 @@ def flow(dagbag, spark, tmp_path_factory):
         for day in (date(2013, 1, 13), date(2013, 1, 14)):
             build_scoring_set(spark, lake, settings, day)
             score(lake, ScoreRequest(model, day, 0.3, "test"), "arrow")
-            publish(lake, day, v1.version)
+            publish(lake, USECASE, day, v1.version)
         _drifted_copy(lake, date(2013, 1, 14), DRIFTED, v1.version)
         out = SimpleNamespace(lake=lake, settings=settings, client=client, v1=v1.version, name=name)
-        out.monitor = dagbag.dags["model_monitoring"].test(logical_date=_at(DRIFTED))
+        out.monitor = dagbag.dags[f"{USECASE.name}.model_monitoring"].test(logical_date=_at(DRIFTED))
         out.signals_after_monitor = lake.read_pandas("monitoring.drift_signals")
-        out.retrain = dagbag.dags["drift_retraining"].test(logical_date=_at(DRIFTED))
+        out.retrain = dagbag.dags[f"{USECASE.name}.drift_retraining"].test(logical_date=_at(DRIFTED))
         out.signals_after_retrain = lake.read_pandas("monitoring.drift_signals")
         # The scheduler would now run the triggered model_training run, and model_promotion on its asset event.
         decided = out.retrain.get_task_instance("decide").xcom_pull(task_ids="decide")
         out.conf = decided["conf"]
-        out.training = dagbag.dags["model_training"].test(logical_date=_at(AGAIN), run_conf=out.conf)
+        out.training = dagbag.dags[f"{USECASE.name}.model_training"].test(logical_date=_at(AGAIN), run_conf=out.conf)
         versions = sorted(int(v.version) for v in client.search_model_versions(f"name='{name}'"))
         out.v2 = str(versions[-1])
-        out.promotion = dagbag.dags["model_promotion"].test(logical_date=_at(AGAIN), run_conf={"version": out.v2})
-        # Drift persists the next day: a new signal, but the cooldown since v2's data (to Jan 16) declines it.
+        out.promotion = dagbag.dags[f"{USECASE.name}.model_promotion"].test(
+            logical_date=_at(AGAIN), run_conf={"version": out.v2}
+        )
+        # Drift persists the next day: a new signal, but the cooldown since v2's data (to Jan 15) declines it.
         champion = str(client.get_registered_model(name).aliases["champion"])
         _drifted_copy(lake, date(2013, 1, 13), AGAIN, champion)
-        out.monitor_again = dagbag.dags["model_monitoring"].test(logical_date=_at(AGAIN))
-        out.declined = dagbag.dags["drift_retraining"].test(logical_date=_at(AGAIN))
+        out.monitor_again = dagbag.dags[f"{USECASE.name}.model_monitoring"].test(logical_date=_at(AGAIN))
+        out.declined = dagbag.dags[f"{USECASE.name}.drift_retraining"].test(logical_date=_at(AGAIN))
         out.signals_final = lake.read_pandas("monitoring.drift_signals")
     server.shutdown()
     return out
@@ -127,7 +129,9 @@ def test_allowed_signal_triggers_training_and_is_consumed(flow):
     consumed = flow.signals_after_retrain
     assert set(consumed["status"]) == {"consumed"}
     assert set(consumed["consumed_by_run"]) == {f"drift__{flow.retrain.run_id}"}
-    assert flow.conf["reason"].startswith("drift: ") and flow.conf["window_end"] == str(DRIFTED)
+    assert flow.conf["reason"].startswith("drift: ") and flow.conf["window_end"] == str(
+        DRIFTED - timedelta(days=1)
+    )  # labels complete a day late
 
 
 def test_the_new_version_is_trained_for_drift_and_goes_through_promotion(flow):

@@ -8,7 +8,9 @@ import pytest
 
 from mlops.config import load_settings
 from mlops.lakehouse import Lakehouse
-from mlops.sources import land_range, landing_path
+from mlops.landing import land_range, landing_path
+
+USECASE = "flight_delay"  # the use case the staging config enables
 
 pytestmark = pytest.mark.integration
 
@@ -37,7 +39,7 @@ def _snapshot(lakehouse: Lakehouse, tables) -> dict[str, list]:
 def refreshed(dagbag):
     settings = load_settings("staging")
     land_range(settings, DAY1, 3)
-    dag = dagbag.dags["feature_refresh"]
+    dag = dagbag.dags[f"{USECASE}.feature_refresh"]
     states = [_run(dag, DAY1), _run(dag, DAY2)]
     return settings, Lakehouse.from_settings(settings), dag, states
 
@@ -53,7 +55,7 @@ def test_feature_refresh_appends_landed_rows_to_bronze(refreshed):
 
 
 def test_feature_refresh_publishes_every_feature_table(refreshed):
-    from mlops.features.registry import FEATURE_TABLES
+    from usecases.flight_delay.features import FEATURE_TABLES
 
     _, lakehouse, _, _ = refreshed
     for spec in FEATURE_TABLES:
@@ -66,14 +68,15 @@ def test_feature_refresh_emits_asset_events_with_table_metadata(refreshed):
     from airflow.utils.session import create_session
 
     with create_session() as session:
-        asset_id = session.query(AssetModel.id).filter(AssetModel.name == "bronze.flights").scalar()
+        name = "flight_delay.bronze.flights"  # assets are per use case
+        asset_id = session.query(AssetModel.id).filter(AssetModel.name == name).scalar()
         extras = [e.extra for e in session.query(AssetEvent).filter(AssetEvent.asset_id == asset_id)]
     assert extras and all({"table", "version", "rows"} <= set(x) for x in extras)
     assert extras[0]["table"] == "bronze.flights"
 
 
 def test_feature_refresh_rerun_for_same_date_changes_nothing(refreshed):
-    from mlops.features.registry import FEATURE_TABLES
+    from usecases.flight_delay.features import FEATURE_TABLES
 
     _, lakehouse, dag, _ = refreshed
     tables = ["bronze.flights", "bronze.weather", *(spec.name for spec in FEATURE_TABLES)]
@@ -85,7 +88,7 @@ def test_feature_refresh_rerun_for_same_date_changes_nothing(refreshed):
 def test_feature_refresh_one_run_over_two_days_equals_two_daily_runs(refreshed, tmp_path, monkeypatch):
     """days=2 in a fresh lakehouse: bronze and every feature table equal the daily runs' (lineage aside)."""
     from mlops.config import ENV_LAKEHOUSE_ROOT, ENV_LANDING_ROOT
-    from mlops.features.registry import FEATURE_TABLES
+    from usecases.flight_delay.features import FEATURE_TABLES
 
     _, daily, dag, _ = refreshed
     monkeypatch.setenv(ENV_LAKEHOUSE_ROOT, str(tmp_path / "lakehouse"))

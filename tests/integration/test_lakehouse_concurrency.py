@@ -14,7 +14,6 @@ import pytest
 
 from mlops.lakehouse import Lakehouse
 
-INCLUDE = Path(__file__).resolve().parents[2] / "include"
 ROUNDS = 6
 ROWS = 20_000  # enough that writing the data file outlasts the writer check, so the two really race
 
@@ -23,11 +22,10 @@ _APPENDER = """
 import json, logging, sys, time
 from pathlib import Path
 import numpy as np, pyarrow as pa
-sys.path.insert(0, sys.argv[1])
 from mlops.lakehouse import CommitFailedError, Lakehouse, WriterId
 
-root, (proc, rounds, rows), same = sys.argv[2], map(int, sys.argv[3:6]), sys.argv[6] == "same"
-barrier = Path(sys.argv[7])
+root, (proc, rounds, rows), same = sys.argv[1], map(int, sys.argv[2:5]), sys.argv[5] == "same"
+barrier = Path(sys.argv[6])
 races = []
 class Count(logging.Handler):
     def emit(self, record):
@@ -56,10 +54,10 @@ def _race(lakehouse: Lakehouse, tmp_path: Path, *, same_writer: bool) -> list[di
     """Run two appender processes against bronze.race; their per-round outcomes."""
     barrier = tmp_path / ("barrier_same" if same_writer else "barrier_distinct")
     barrier.mkdir()
-    args = [str(INCLUDE), lakehouse.root, None, str(ROUNDS), str(ROWS), "same" if same_writer else "distinct"]
+    args = [lakehouse.root, None, str(ROUNDS), str(ROWS), "same" if same_writer else "distinct"]
     children = [
         subprocess.Popen(
-            [sys.executable, "-c", _APPENDER, *args[:2], str(proc), *args[3:], str(barrier)],
+            [sys.executable, "-c", _APPENDER, *args[:1], str(proc), *args[2:], str(barrier)],
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from datetime import UTC, date, datetime
 from pathlib import Path
 from types import SimpleNamespace
@@ -10,9 +9,9 @@ from types import SimpleNamespace
 import pytest
 
 from mlops.config import ENV_LAKEHOUSE_ROOT, load_settings
+from tests.unit._training import training_lakehouse
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "unit"))
-from _training import training_lakehouse  # noqa: E402
+USECASE = "flight_delay"  # the use case the staging config enables
 
 pytestmark = pytest.mark.integration
 
@@ -25,17 +24,17 @@ def promoted(dagbag, spark, tmp_path_factory):
     from mlops.training import RunIdentity, TrainingRequest, train_model
 
     home = tmp_path_factory.mktemp("model_promotion")
-    lake = training_lakehouse(home / "lakehouse")
+    lake = training_lakehouse(home / "lakehouse" / USECASE)
     with pytest.MonkeyPatch.context() as patch:
-        patch.setenv(ENV_LAKEHOUSE_ROOT, lake.root)
+        patch.setenv(ENV_LAKEHOUSE_ROOT, str(Path(lake.root).parent))
         patch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{home / 'mlflow.db'}")  # a registry with no champion yet
         settings = load_settings("staging")
         who = RunIdentity(reason="promotion test")
         version = train_model(spark, lake, settings, TrainingRequest(date(2013, 1, 14), 14, who=who)).version
-        dag = dagbag.dags["model_promotion"]
+        dag = dagbag.dags[f"{USECASE}.model_promotion"]
         first = dag.test(logical_date=datetime(2013, 1, 19, tzinfo=UTC), run_conf={"version": version})
         again = dag.test(logical_date=datetime(2013, 1, 20, tzinfo=UTC), run_conf={"version": version})
-        rollback = dagbag.dags["model_rollback"].test(logical_date=datetime(2013, 1, 21, tzinfo=UTC))
+        rollback = dagbag.dags[f"{USECASE}.model_rollback"].test(logical_date=datetime(2013, 1, 21, tzinfo=UTC))
         client = MlflowClient(tracking_uri=settings.mlflow.tracking_uri)
         mv = client.get_model_version(settings.mlflow.model_name, version)
         aliases = dict(client.get_registered_model(settings.mlflow.model_name).aliases)
@@ -49,7 +48,7 @@ def test_model_promotion_first_deployment_makes_champion(promoted):
     assert promoted.mv.tags["cd.compliance"] == "passed" and promoted.mv.tags["cd.status"] == "champion"
     from urllib.parse import quote
 
-    assert f"/dags/model_promotion/runs/{quote(promoted.first.run_id, safe='')}" in promoted.mv.description
+    assert f"/dags/{USECASE}.model_promotion/runs/{quote(promoted.first.run_id, safe='')}" in promoted.mv.description
 
 
 def test_model_promotion_writes_one_row_per_check_and_decision(promoted):

@@ -2,22 +2,18 @@
 
 from __future__ import annotations
 
-import sys
 from datetime import date
-from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "unit"))
-from _bronze import reference_frames, write_bronze  # noqa: E402
-
-from mlops.config import load_settings  # noqa: E402
-from mlops.features.jobs import compute_feature_range  # noqa: E402
-from mlops.features.registry import FEATURE_TABLES  # noqa: E402
-from mlops.lakehouse import Lakehouse  # noqa: E402
-from mlops.training.dataset import TrainingWindow, build_training_set  # noqa: E402
-from mlops.training.model import TuningBudget  # noqa: E402
-from mlops.training.train import fit_and_evaluate  # noqa: E402
+from mlops.config import load_settings
+from mlops.features.jobs import compute_feature_range
+from mlops.lakehouse import Lakehouse
+from mlops.training.dataset import TrainingWindow, build_training_set
+from mlops.training.model import TuningBudget
+from mlops.training.train import fit_and_evaluate
+from tests.unit._bronze import reference_frames, write_bronze
+from usecases.flight_delay.features import FEATURE_TABLES
 
 pytestmark = [pytest.mark.slow, pytest.mark.spark]
 FIRST, LAST = date(2013, 1, 1), date(2013, 3, 31)

@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
 from mlops.config import ENV_LAKEHOUSE_ROOT, load_settings
+from tests.unit._training import LAST, WINDOW_DAYS, training_lakehouse
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "unit"))
-from _training import LAST, WINDOW_DAYS, training_lakehouse  # noqa: E402
+USECASE = "flight_delay"  # the use case the staging config enables
 
 pytestmark = pytest.mark.integration
 
@@ -23,10 +22,10 @@ def trained(dagbag, tmp_path_factory):
     settings = load_settings("staging")
     client = MlflowClient(tracking_uri=settings.mlflow.tracking_uri)
     before = len(client.search_model_versions(f"name='{settings.mlflow.model_name}'"))
-    lake = training_lakehouse(tmp_path_factory.mktemp("model_training") / "lakehouse")
+    lake = training_lakehouse(tmp_path_factory.mktemp("model_training") / "lakehouse" / USECASE)
     with pytest.MonkeyPatch.context() as patch:
-        patch.setenv(ENV_LAKEHOUSE_ROOT, lake.root)  # the staging config, on this module's own tables
-        dag = dagbag.dags["model_training"]
+        patch.setenv(ENV_LAKEHOUSE_ROOT, str(Path(lake.root).parent))  # the staging config, on this module's own tables
+        dag = dagbag.dags[f"{USECASE}.model_training"]
         conf = {"window_end": str(LAST), "window_days": WINDOW_DAYS, "reason": "drift: integration test"}
         run = dag.test(logical_date=datetime(2013, 1, 19, tzinfo=UTC), run_conf=conf)
         empty = dag.test(logical_date=datetime(2013, 7, 1, tzinfo=UTC), run_conf={"window_end": "2013-06-30"})
@@ -43,7 +42,7 @@ def test_model_training_registers_one_version_tagged_with_the_run_and_reason(tra
     assert len(versions) == before + 1
     newest = max(versions, key=lambda v: int(v.version))
     assert newest.tags["airflow.run_id"] == run.run_id and newest.tags["mlops.reason"] == "drift: integration test"
-    assert newest.tags["airflow.dag_id"] == "model_training" and not newest.aliases
+    assert newest.tags["airflow.dag_id"] == f"{USECASE}.model_training" and not newest.aliases
 
 
 def test_model_training_emits_model_registered_event_with_metadata(trained):

@@ -142,7 +142,6 @@ def decided(airflow_db, tmp_path_factory):
         "MLOPS_LAKEHOUSE_ROOT": str(home / "lakehouse"),
         "MLFLOW_TRACKING_URI": tracking_uri,
         "AIRFLOW__CORE__DAGS_FOLDER": str(home / "dags"),
-        "PYTHONPATH": os.pathsep.join([str(ROOT / "include"), str(ROOT / "plugins")]),
     }
     cmd = [sys.executable, "-c", RUNNER, str(home / "dags"), DAG_ID, approve_v, reject_v]
     proc = subprocess.Popen(cmd, env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)

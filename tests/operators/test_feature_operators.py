@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import sys
 from datetime import date
-from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -12,9 +10,7 @@ import pytest
 from airflow.sdk.exceptions import AirflowFailException
 
 from mlops.lakehouse import Lakehouse
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "unit"))
-from _bronze import reference_frames, write_bronze  # noqa: E402
+from tests.unit._bronze import reference_frames, write_bronze
 
 DAY = date(2013, 1, 3)
 TABLE = "features.origin_weather"
@@ -31,7 +27,7 @@ class _Events(dict):
 def env_lakehouse(tmp_path, monkeypatch, spark):
     """A lakehouse with two days of EWR bronze data, selected through MLOPS_LAKEHOUSE_ROOT."""
     monkeypatch.setenv("MLOPS_LAKEHOUSE_ROOT", str(tmp_path / "lakehouse"))
-    lakehouse = Lakehouse(str(tmp_path / "lakehouse"))
+    lakehouse = Lakehouse(str(tmp_path / "lakehouse" / "flight_delay"))  # each use case has its own folder
     write_bronze(lakehouse, reference_frames(date(2013, 1, 2), DAY, ("EWR",)))
     return lakehouse
 
@@ -79,7 +75,7 @@ def test_spark_job_operator_attaches_summary_to_outlet_events(env_lakehouse):
     from mlops_airflow.operators.spark_job import SparkDeltaJobOperator
 
     _stage()
-    asset = table_asset(TABLE)
+    asset = table_asset("flight_delay", TABLE)
     op = SparkDeltaJobOperator(
         task_id="publish",
         job="publish_features",

@@ -9,7 +9,7 @@ import pytest
 from airflow.sdk.exceptions import AirflowFailException, TaskDeferred
 
 from mlops.config import load_settings
-from mlops.sources import landing_path
+from mlops.landing import landing_path
 from mlops_airflow.sensors.landing import LandingFileSensor
 from mlops_airflow.triggers.landing import LandingFileTrigger
 

@@ -64,7 +64,7 @@ def lake_env(tmp_path, monkeypatch):
     from mlops.lakehouse import Lakehouse
 
     monkeypatch.setenv(ENV_LAKEHOUSE_ROOT, str(tmp_path / "lakehouse"))
-    return Lakehouse(str(tmp_path / "lakehouse"))
+    return Lakehouse(str(tmp_path / "lakehouse" / "flight_delay"))  # each use case has its own folder
 
 
 def _new_version(client) -> str:

@@ -8,7 +8,8 @@ import pandas as pd
 import pyarrow as pa
 
 from mlops.lakehouse import Lakehouse
-from mlops.schemas import FLIGHTS, PLANES, WEATHER, Dataset
+from mlops.usecase import Dataset
+from usecases.flight_delay.datasets import FLIGHTS, PLANES, WEATHER
 
 INGESTED_AT = datetime(2014, 1, 1, tzinfo=UTC)
 

@@ -14,12 +14,13 @@ from pathlib import Path
 
 import pandas as pd
 import pyarrow as pa
-from _bronze import reference_frames, to_bronze, write_bronze
 
-from mlops.features.pandas_oracle import compute_feature_table_pandas
-from mlops.features.registry import FEATURE_TABLES, column_dtypes
 from mlops.lakehouse import Lakehouse
-from mlops.schemas import FLIGHTS, PLANES, SPARK_TO_ARROW, WEATHER
+from mlops.schemas import SPARK_TO_ARROW
+from tests.unit._bronze import reference_frames, to_bronze, write_bronze
+from usecases.flight_delay.datasets import FLIGHTS, PLANES, WEATHER
+from usecases.flight_delay.features import FEATURE_TABLES, column_dtypes
+from usecases.flight_delay.oracle import compute_feature_table_pandas
 
 FIRST, LAST = date(2013, 1, 1), date(2013, 1, 18)
 ORIGINS = ("EWR",)

@@ -43,7 +43,8 @@ def test_load_settings_loads_every_shipped_yaml(env, no_overrides, session_home)
     settings = load_settings(env)
 
     assert settings.env == env
-    assert settings.lakehouse.root == str(session_home / env / "lakehouse")
+    assert settings.usecase == "flight_delay"  # the first enabled use case: its tables in its own folder
+    assert settings.lakehouse.root == str(session_home / env / "lakehouse" / "flight_delay")
     assert settings.mlflow.tracking_uri == f"sqlite:///{session_home}/mlflow.db"
 
 
@@ -94,7 +95,7 @@ def test_load_settings_names_unknown_top_level_key(tmp_path):
     [
         ("training:\n  tuning_trials: 0\n", r"training\.tuning_trials", "greater than or equal to 1"),
         ("data:\n  replay_days: many\n", r"data\.replay_days", "'many'"),
-        ("data:\n  origins: [EWR, ORD]\n", r"data\.origins\.1", "'ORD'"),
+        ("data:\n  sample_fraction: 2\n", r"data\.sample_fraction", "2"),
         ("quality:\n  mode: warn\n", r"quality\.mode", "'warn'"),
     ],
 )

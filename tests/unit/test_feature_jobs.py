@@ -6,18 +6,18 @@ from datetime import UTC, date, datetime, timedelta
 
 import pandas as pd
 import pytest
-from _bronze import reference_frames, to_bronze, write_bronze
 
 from mlops.config import load_settings
 from mlops.features.jobs import (
-    JOBS,
     compute_feature_table,
     publish_feature_table,
     stage_feature_table,
 )
-from mlops.features.registry import FEATURE_TABLES, FLIGHT_SCHEDULE, ORIGIN_STATS, ORIGIN_WEATHER
 from mlops.lakehouse import TableNotFoundError
-from mlops.schemas import FLIGHTS
+from tests.unit._bronze import reference_frames, to_bronze, write_bronze
+from usecases.flight_delay.compute import RANGE_JOBS
+from usecases.flight_delay.datasets import FLIGHTS
+from usecases.flight_delay.features import FEATURE_TABLES, FLIGHT_SCHEDULE, ORIGIN_STATS, ORIGIN_WEATHER
 
 pytestmark = pytest.mark.spark
 DAY = date(2013, 1, 2)
@@ -45,7 +45,7 @@ def _published(lakehouse, table, day=DAY) -> pd.DataFrame:
 
 
 def test_jobs_cover_every_registered_table():
-    assert set(JOBS) == {t.name for t in FEATURE_TABLES}
+    assert set(RANGE_JOBS) == {t.name for t in FEATURE_TABLES}
 
 
 def test_compute_feature_table_rejects_an_unknown_table(spark, bronze, settings):
@@ -76,23 +76,23 @@ def test_stage_feature_table_replaces_only_the_day_partition(spark, bronze, sett
 @pytest.mark.parametrize("use_spark", [True, False], ids=["spark", "delta-rs"])
 def test_publish_feature_table_rerun_changes_nothing(spark, bronze, settings, use_spark):
     stage_feature_table(spark, bronze, settings, ORIGIN_STATS.name, DAY)
-    first = publish_feature_table(spark if use_spark else None, bronze, ORIGIN_STATS.name, DAY)
+    first = publish_feature_table(spark if use_spark else None, bronze, ORIGIN_STATS, DAY)
     content = _published(bronze, ORIGIN_STATS)
     stage_feature_table(spark, bronze, settings, ORIGIN_STATS.name, DAY)
-    again = publish_feature_table(spark if use_spark else None, bronze, ORIGIN_STATS.name, DAY)
+    again = publish_feature_table(spark if use_spark else None, bronze, ORIGIN_STATS, DAY)
     assert (first.rows, again.skipped, again.version) == (24, True, first.version)
     pd.testing.assert_frame_equal(_published(bronze, ORIGIN_STATS), content)
 
 
 def test_publish_feature_table_updates_changed_values(spark, bronze, settings, frames):
     stage_feature_table(spark, bronze, settings, ORIGIN_STATS.name, DAY)
-    publish_feature_table(spark, bronze, ORIGIN_STATS.name, DAY)
+    publish_feature_table(spark, bronze, ORIGIN_STATS, DAY)
     worse = frames["flights"].assign(arr_delay=frames["flights"]["arr_delay"] + 60.0)
     bronze.replace_partition(
         FLIGHTS.bronze_table, to_bronze(worse[worse["day"] == 2], FLIGHTS), partition={"date": DAY}
     )
     stage_feature_table(spark, bronze, settings, ORIGIN_STATS.name, DAY)
-    result = publish_feature_table(spark, bronze, ORIGIN_STATS.name, DAY)
+    result = publish_feature_table(spark, bronze, ORIGIN_STATS, DAY)
     published = _published(bronze, ORIGIN_STATS)
     assert (result.skipped, len(published)) == (False, 24)
     assert published["origin_mean_arr_delay_1d"].iloc[-1] > 30.0
@@ -100,12 +100,12 @@ def test_publish_feature_table_updates_changed_values(spark, bronze, settings, f
 
 def test_publish_feature_table_drops_rows_a_restage_no_longer_has(spark, bronze, settings, frames):
     stage_feature_table(spark, bronze, settings, FLIGHT_SCHEDULE.name, DAY)
-    publish_feature_table(None, bronze, FLIGHT_SCHEDULE.name, DAY)
+    publish_feature_table(None, bronze, FLIGHT_SCHEDULE, DAY)
     day_rows = frames["flights"][frames["flights"]["day"] == 2]
     dropped = day_rows.iloc[0]
     bronze.replace_partition(FLIGHTS.bronze_table, to_bronze(day_rows.iloc[1:], FLIGHTS), partition={"date": DAY})
     stage_feature_table(spark, bronze, settings, FLIGHT_SCHEDULE.name, DAY)
-    publish_feature_table(None, bronze, FLIGHT_SCHEDULE.name, DAY)
+    publish_feature_table(None, bronze, FLIGHT_SCHEDULE, DAY)
     published = _published(bronze, FLIGHT_SCHEDULE)
     assert len(published) == len(day_rows) - 1
     assert not ((published["carrier"] == dropped["carrier"]) & (published["flight"] == dropped["flight"])).any()
@@ -113,13 +113,13 @@ def test_publish_feature_table_drops_rows_a_restage_no_longer_has(spark, bronze,
 
 def test_publish_feature_table_needs_a_staged_table(bronze):
     with pytest.raises(TableNotFoundError, match="staging.origin_stats does not exist; stage it first"):
-        publish_feature_table(None, bronze, ORIGIN_STATS.name, DAY)
+        publish_feature_table(None, bronze, ORIGIN_STATS, DAY)
 
 
 def test_publish_feature_table_keeps_other_days(spark, bronze, settings):
     for day in (DAY - timedelta(days=1), DAY):
         stage_feature_table(spark, bronze, settings, ORIGIN_STATS.name, day)
-        publish_feature_table(spark, bronze, ORIGIN_STATS.name, day)
+        publish_feature_table(spark, bronze, ORIGIN_STATS, day)
     published = bronze.read_pandas(ORIGIN_STATS.name)
     # The data starts on 2013-01-01: its first outcome is known at 12:xx UTC, so snapshots start at 13:00.
     assert published.groupby("feature_date").size().to_dict() == {DAY - timedelta(days=1): 11, DAY: 24}

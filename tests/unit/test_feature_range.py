@@ -6,11 +6,11 @@ from datetime import date, timedelta
 
 import pandas as pd
 import pytest
-from _bronze import reference_frames, write_bronze
 
 from mlops.config import load_settings
 from mlops.features.jobs import compute_feature_range, compute_feature_table
-from mlops.features.registry import FEATURE_TABLES, ORIGIN_STATS
+from tests.unit._bronze import reference_frames, write_bronze
+from usecases.flight_delay.features import FEATURE_TABLES, ORIGIN_STATS
 
 pytestmark = pytest.mark.spark
 FIRST, LAST = date(2013, 1, 2), date(2013, 1, 4)

@@ -1,4 +1,4 @@
-"""Feature registry, Spark feature definitions on hand-made rows, and the pandas oracle on real data."""
+"""Feature catalog, Spark feature definitions on hand-made rows, and the pandas oracle on real data."""
 
 from __future__ import annotations
 
@@ -6,20 +6,20 @@ from datetime import UTC, date, datetime
 
 import pandas as pd
 import pytest
-from _bronze import reference_frames, to_bronze, write_bronze
 
-from mlops.features import definitions
+from mlops.features.catalog import feature_docs_markdown
 from mlops.features.jobs import compute_feature_table
-from mlops.features.pandas_oracle import compute_feature_table_pandas
-from mlops.features.registry import (
+from tests.unit._bronze import reference_frames, to_bronze, write_bronze
+from usecases.flight_delay import definitions
+from usecases.flight_delay.datasets import FLIGHTS
+from usecases.flight_delay.features import (
     AGGREGATES,
     FEATURE_TABLES,
     ORIGIN_STATS,
     column_dtypes,
-    feature_docs_markdown,
     feature_table,
 )
-from mlops.schemas import FLIGHTS
+from usecases.flight_delay.oracle import compute_feature_table_pandas
 
 pytestmark = pytest.mark.spark
 DAY = date(2013, 1, 2)
@@ -59,9 +59,9 @@ def test_registry_every_column_has_a_spark_type_and_description(table):
 
 
 def test_feature_docs_markdown_has_one_row_per_feature():
-    lines = feature_docs_markdown().splitlines()
+    lines = feature_docs_markdown(FEATURE_TABLES).splitlines()
     assert len(lines) == 2 + sum(len(t.features) for t in FEATURE_TABLES)
-    assert "| features.aircraft_stats | plane_age | double |" in feature_docs_markdown()
+    assert "| features.aircraft_stats | plane_age | double |" in feature_docs_markdown(FEATURE_TABLES)
 
 
 def test_outcome_events_apply_the_known_time_rule(spark):

@@ -8,7 +8,6 @@ from types import SimpleNamespace
 import numpy as np
 import pyarrow as pa
 import pytest
-from _training import training_lakehouse
 
 from mlops.config import ENV_LAKEHOUSE_ROOT, load_settings
 from mlops.inference import (
@@ -29,6 +28,10 @@ from mlops.inference import (
     score,
 )
 from mlops.inference.scoring_set import input_columns, key_columns
+from tests.unit._training import training_lakehouse
+from usecases.flight_delay import usecase
+
+USECASE = usecase()
 
 pytestmark = pytest.mark.spark
 DAY = date(2013, 1, 16)
@@ -108,11 +111,11 @@ def test_champion_of_the_time_follows_the_data_clock(env):
 
 def test_scoring_set_has_every_scheduled_flight_with_typed_inputs(env, staged):
     schedule = env.lake.read("features.flight_schedule", filters=[("feature_date", "=", DAY)])
-    rows = env.lake.read(SCORING_SET, filters=[("flight_date", "=", DAY)])
+    rows = env.lake.read(SCORING_SET, filters=[("entity_date", "=", DAY)])
     assert staged.rows == rows.num_rows == schedule.num_rows > 100
-    assert set(rows.column_names) == {*key_columns(), "flight_date", *input_columns()}
+    assert set(rows.column_names) == {*key_columns(USECASE), "entity_date", *input_columns(USECASE)}
     assert rows.schema.field("dest").type == pa.string() and rows.schema.field("distance").type == pa.float64()
-    keys = rows.select(list(key_columns())).to_pandas()
+    keys = rows.select(list(key_columns(USECASE))).to_pandas()
     assert not keys.duplicated().any()
     assert (keys["prediction_ts"].dt.tz_convert("America/New_York").dt.date <= DAY).all()
 
@@ -123,8 +126,8 @@ def test_scoring_set_refuses_a_date_without_published_features(env, spark):
 
 
 def _staged_predictions(env, version) -> pa.Table:
-    filters = [("flight_date", "=", DAY), ("model_version", "=", str(version))]
-    return env.lake.read(STAGED_PREDICTIONS, filters=filters).sort_by([(c, "ascending") for c in key_columns()])
+    filters = [("entity_date", "=", DAY), ("model_version", "=", str(version))]
+    return env.lake.read(STAGED_PREDICTIONS, filters=filters).sort_by([(c, "ascending") for c in key_columns(USECASE)])
 
 
 def test_spark_and_arrow_engines_give_identical_predictions(env, spark, staged):
@@ -147,7 +150,7 @@ def test_spark_and_arrow_engines_give_identical_predictions(env, spark, staged):
     model, signature = mlflow.pyfunc.load_model(_model(env).uri), model_signature(_model(env))
     expected = model.predict(model_input_frame(frame, list(signature), signature))[:, 1]
     np.testing.assert_allclose(p_arrow, expected, rtol=0, atol=1e-12)
-    decision = by_arrow["predicted_delayed"].to_numpy(zero_copy_only=False)
+    decision = by_arrow["decision"].to_numpy(zero_copy_only=False)
     assert (decision == (p_arrow >= 0.5)).all()
 
 
@@ -177,23 +180,23 @@ def test_signature_mismatch_fails_naming_columns_and_writes_nothing(env, staged,
 
 def test_publish_appends_once_per_date_and_version(env, staged):
     score(env.lake, _request(env), "arrow")
-    first = publish(env.lake, DAY, str(env.version))
+    first = publish(env.lake, USECASE, DAY, str(env.version))
     assert first.predictions.rows == first.inference_log.rows == staged.rows
     assert already_published(env.lake, DAY, str(env.version))
-    again = publish(env.lake, DAY, str(env.version))
+    again = publish(env.lake, USECASE, DAY, str(env.version))
     assert again.predictions.skipped and again.inference_log.skipped
     assert env.lake.version(PREDICTIONS) == first.predictions.version
     predictions = env.lake.read_pandas(PREDICTIONS)
     assert len(predictions) == staged.rows and set(predictions["model_version"]) == {str(env.version)}
-    assert {"probability", "predicted_delayed", "model_run_id", "scored_at", "airflow_run_id"} <= set(predictions)
+    assert {"probability", "decision", "model_run_id", "scored_at", "airflow_run_id"} <= set(predictions)
     log_rows = env.lake.read(INFERENCE_LOG)
-    assert set(input_columns()) <= set(log_rows.column_names) and log_rows.num_rows == staged.rows
+    assert set(input_columns(USECASE)) <= set(log_rows.column_names) and log_rows.num_rows == staged.rows
 
 
 def test_record_run_refuses_unknown_outcome_and_records_once(env):
     with pytest.raises(ValueError, match="outcome must be one of"):
         record_run(env.lake, {"outcome": "done"}, "run1")
-    row = {"flight_date": DAY, "outcome": "empty", "message": "no flights", "rows": 0}
+    row = {"entity_date": DAY, "outcome": "empty", "message": "no flights", "rows": 0}
     first, again = record_run(env.lake, row, "run1"), record_run(env.lake, row, "run1")
     assert not first.skipped and again.skipped
 

@@ -11,8 +11,9 @@ import pytest
 from mlops.config import LakehouseSettings, load_settings
 from mlops.ingestion import ingest_day, read_landing_file, validate_landing
 from mlops.lakehouse import Lakehouse
-from mlops.schemas import FLIGHTS, PLANES
-from mlops.sources import land_day, landing_path
+from mlops.landing import landing_path
+from usecases.flight_delay.datasets import FLIGHTS, PLANES
+from usecases.flight_delay.source import land_day
 
 DAY = date(2013, 1, 2)
 

@@ -15,7 +15,8 @@ import pytest
 from mlops.config import LakehouseSettings, load_settings
 from mlops.ingestion import QUARANTINE_TABLE, IngestionError, ingest_day, quarantine_file
 from mlops.lakehouse import Lakehouse
-from mlops.sources import land_day, landing_path
+from mlops.landing import landing_path
+from usecases.flight_delay.source import land_day
 
 GOOD_DAY, BAD_DAY = date(2013, 1, 1), date(2013, 1, 2)
 

@@ -17,7 +17,6 @@ from deltalake import write_deltalake
 
 from mlops.lakehouse import Lakehouse, SchemaMismatchError, TableNotFoundError, WriterId, parse_table_name
 
-INCLUDE = Path(__file__).resolve().parents[2] / "include"
 D1, D2 = date(2013, 1, 1), date(2013, 1, 2)
 
 
@@ -332,12 +331,11 @@ def test_append_refuses_lossy_float_to_int(lakehouse):
 _BIG_WRITE = """
 import sys
 import numpy as np, pyarrow as pa
-sys.path.insert(0, sys.argv[1])
 from mlops.lakehouse import Lakehouse
-n = int(sys.argv[3])
+n = int(sys.argv[2])
 data = pa.table({"id": np.arange(n), "x": np.random.default_rng(0).random(n)})
 print("writing", flush=True)
-Lakehouse(sys.argv[2]).append("bronze.big", data)
+Lakehouse(sys.argv[1]).append("bronze.big", data)
 print("committed", flush=True)
 """
 
@@ -347,7 +345,7 @@ def _kill_once_data_files_appear(lakehouse: Lakehouse, rows: int) -> tuple[bool,
     table_dir = Path(lakehouse.uri("bronze.big"))
     before = set(os.listdir(table_dir))
     child = subprocess.Popen(
-        [sys.executable, "-c", _BIG_WRITE, str(INCLUDE), lakehouse.root, str(rows)],
+        [sys.executable, "-c", _BIG_WRITE, lakehouse.root, str(rows)],
         stdout=subprocess.PIPE,
         text=True,
     )

@@ -10,6 +10,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 CORE_FILES = sorted((ROOT / "include" / "mlops").rglob("*.py"))
 PLUGIN_FILES = sorted((ROOT / "plugins" / "mlops_airflow").rglob("*.py"))
+USECASE_FILES = sorted((ROOT / "usecases").rglob("*.py"))
 
 
 def _imported_roots(path: Path) -> set[str]:
@@ -24,6 +25,12 @@ def _imported_roots(path: Path) -> set[str]:
 
 @pytest.mark.parametrize("path", CORE_FILES, ids=lambda p: str(p.relative_to(ROOT)))
 def test_core_module_never_imports_airflow_or_plugins(path):
+    assert not _imported_roots(path) & {"airflow", "mlops_airflow"}
+
+
+@pytest.mark.parametrize("path", USECASE_FILES, ids=lambda p: str(p.relative_to(ROOT)))
+def test_use_case_module_uses_the_core_only(path):
+    # A use case is plain Python over the core's contract: it runs under Airflow, never inside it.
     assert not _imported_roots(path) & {"airflow", "mlops_airflow"}
 
 

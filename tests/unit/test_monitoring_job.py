@@ -8,11 +8,14 @@ from types import SimpleNamespace
 import numpy as np
 import pyarrow as pa
 import pytest
-from _training import LAST, WINDOW_DAYS, shared_training_set, training_lakehouse
 
 from mlops.config import ENV_LAKEHOUSE_ROOT, load_settings
 from mlops.monitoring.job import DRIFT_SIGNALS, FEATURE_DRIFT, MODEL_PERFORMANCE, describe, run_monitoring
 from mlops.monitoring.performance import violation
+from tests.unit._training import LAST, WINDOW_DAYS, shared_training_set, training_lakehouse
+from usecases.flight_delay import usecase
+
+USECASE = usecase()
 
 pytestmark = pytest.mark.spark
 STABLE, DRIFTED = date(2013, 2, 1), date(2013, 2, 2)  # synthetic scored days appended to the inference log
@@ -36,7 +39,7 @@ def env(spark, tmp_path_factory):
         for day in (date(2013, 1, 17), date(2013, 1, 18)):
             build_scoring_set(spark, lake, settings, day)
             score(lake, ScoreRequest(model, day, 0.3, "test"), "arrow")
-            publish(lake, day, trained.version)
+            publish(lake, USECASE, day, trained.version)
         _append_synthetic_days(lake, shared_training_set(spark).frame, trained)
         yield SimpleNamespace(lake=lake, settings=settings, version=trained.version)
 
@@ -50,11 +53,11 @@ def _append_synthetic_days(lake, frame, trained) -> None:
     rng = np.random.default_rng(0)
     for day, shift in ((STABLE, False), (DRIFTED, True)):
         rows = sample.copy()
-        rows["flight_date"], rows["model_name"], rows["model_version"] = day, trained.model_name, trained.version
+        rows["entity_date"], rows["model_name"], rows["model_version"] = day, trained.model_name, trained.version
         rows["scored_at"] = datetime.now(UTC)
         rows["probability"] = rng.uniform(0.1, 0.4, len(rows))
         if shift:
-            for column in [c for c in input_columns() if rows[c].dtype.kind == "f"][:12]:
+            for column in [c for c in input_columns(USECASE) if rows[c].dtype.kind == "f"][:12]:
                 rows[column] = rows[column] * 3 + 5
             rows["dest"] = "XXX"
             rows["probability"] = rng.uniform(0.6, 0.9, len(rows))

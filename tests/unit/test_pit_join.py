@@ -8,13 +8,15 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pytest
-from _bronze import reference_frames, write_bronze
 
 from mlops.config import load_settings
 from mlops.features.jobs import compute_feature_table
-from mlops.features.pandas_oracle import outcome_events
 from mlops.features.pit import max_ages, point_in_time_join, prediction_entities
-from mlops.features.registry import (
+from mlops.lakehouse import Lakehouse
+from mlops.schemas import SPARK_TO_ARROW
+from tests.unit._bronze import reference_frames, write_bronze
+from usecases.flight_delay import usecase
+from usecases.flight_delay.features import (
     AIRCRAFT_STATS,
     FEATURE_TABLES,
     FLIGHT_KEY,
@@ -24,9 +26,9 @@ from mlops.features.registry import (
     FeatureTable,
     column_dtypes,
 )
-from mlops.lakehouse import Lakehouse
-from mlops.schemas import SPARK_TO_ARROW
+from usecases.flight_delay.oracle import outcome_events
 
+USECASE = usecase()
 pytestmark = pytest.mark.spark
 
 
@@ -99,10 +101,10 @@ def test_pit_join_chains_tables_on_columns_an_earlier_table_attached(spark, lake
 def test_prediction_entities_read_the_schedule_of_the_dates(spark, lakehouse):
     key = {"year": 2013, "month": 1, "day": 2, "carrier": "UA", "flight": 1, "origin": "EWR"}
     _write(lakehouse, FLIGHT_SCHEDULE, [{**key, "prediction_ts": _at(12), "dest": "ORD"}])
-    entities = prediction_entities(spark, lakehouse, date(2013, 1, 2), date(2013, 1, 2))
-    assert entities.columns == [*FLIGHT_KEY, "prediction_ts"]
-    assert entities.count() == 1
-    assert prediction_entities(spark, lakehouse, date(2013, 1, 3), date(2013, 1, 4)).count() == 0
+    entities = prediction_entities(spark, lakehouse, USECASE, date(2013, 1, 2), date(2013, 1, 2))
+    assert entities.columns == [*FLIGHT_KEY, "prediction_ts", "entity_date"]
+    assert entities.count() == 1 and entities.first()["entity_date"] == date(2013, 1, 2)
+    assert prediction_entities(spark, lakehouse, USECASE, date(2013, 1, 3), date(2013, 1, 4)).count() == 0
 
 
 def test_pit_join_names_the_table_whose_entity_columns_are_missing(spark, lakehouse):
@@ -119,7 +121,7 @@ def test_pit_join_refuses_a_table_without_max_age(spark, lakehouse):
 
 
 def test_max_ages_uses_table_limits_then_settings_default():
-    limits = max_ages(load_settings("staging"))
+    limits = max_ages(load_settings("staging"), USECASE.features.tables)
     assert limits["features.origin_weather"] == timedelta(hours=3)
     assert limits["features.carrier_stats"] == timedelta(hours=48)
 
@@ -161,12 +163,12 @@ def test_pit_join_features_at_t_ignore_data_observed_after_t(spark, tmp_path):
     frames = reference_frames(date(2013, 1, 1), date(2013, 1, 3), ("EWR",))
     before = _build_features(spark, frames, tmp_path / "before")
     after = _build_features(spark, _after_cutoff(frames), tmp_path / "after")
-    entities = prediction_entities(spark, before, date(2013, 1, 3), date(2013, 1, 3))
+    entities = prediction_entities(spark, before, USECASE, date(2013, 1, 3), date(2013, 1, 3))
     entities = entities.where(entities.prediction_ts <= CUTOFF)
-    limits = max_ages(load_settings("staging"))
+    limits = max_ages(load_settings("staging"), USECASE.features.tables)
     joined = []
     for lake in (before, after):
-        result = point_in_time_join(spark, entities, lake, max_age=limits)
+        result = point_in_time_join(spark, entities, lake, USECASE.features.tables, max_age=limits)
         joined.append(result.frame.toPandas().sort_values(list(FLIGHT_KEY)))
         result.unpersist()
     assert len(joined[0]) > 100

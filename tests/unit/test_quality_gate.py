@@ -11,9 +11,9 @@ import pyarrow as pa
 import pytest
 
 from mlops.config import load_settings
-from mlops.features.registry import FeatureDefinition, FeatureTable
 from mlops.quality import GateResult, feature_suite, raw_suite, run_gate, split_quarantine, to_gate_frame
-from mlops.schemas import WEATHER
+from usecases.flight_delay.datasets import WEATHER
+from usecases.flight_delay.features import FeatureDefinition, FeatureTable
 
 DAY = date(2013, 1, 1)
 

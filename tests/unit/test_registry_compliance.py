@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import pytest
-from _training import training_lakehouse
 
 from mlops.config import load_settings
 from mlops.registry import CHAMPION, Audit, alias_version, promote, set_challenger
 from mlops.registry.compliance import check_compliance
 from mlops.registry.evaluation import ComparisonDataError, compare_with_champion, current_sample
 from mlops.registry.registry import record_tags
+from tests.unit._training import training_lakehouse
 
 pytestmark = pytest.mark.spark
 AUDIT = Audit("model_promotion", "manual__unit", "", "auto")
@@ -75,7 +75,7 @@ def test_first_deployment_compares_with_the_business_baseline(client, spark, lak
     result = compare_with_champion(client, spark, lake, settings, settings.mlflow.model_name, versions[0])
     assert result.basis == "baseline" and result.champion is None
     assert result.min_roc_auc == settings.promotion.baseline_roc_auc == 0.55
-    assert result.data.startswith("recent 2013-01-13..2013-01-18")
+    assert result.data.startswith("recent 2013-01-13..2013-01-17")  # Jan 18's labels complete a day later
     assert result.passed, result.message()
 
 
@@ -86,7 +86,7 @@ def test_challenger_and_champion_are_scored_on_the_same_unseen_days(client, spar
     promote(client, name, old, None, AUDIT)
     result = compare_with_champion(client, spark, lake, settings, name, new)
     assert alias_version(client, name, CHAMPION) == old and result.champion_version == old
-    assert result.data.startswith("recent 2013-01-15..2013-01-18") and result.basis == "champion"
+    assert result.data.startswith("recent 2013-01-15..2013-01-17") and result.basis == "champion"
     assert result.min_roc_auc == pytest.approx(result.champion.roc_auc - settings.promotion.auc_tolerance)
 
 
@@ -99,7 +99,7 @@ def test_comparison_without_unseen_days_is_refused(client, spark, lake, settings
 
 
 def test_a_retrain_with_no_later_data_is_compared_on_its_held_out_days(client, spark, lake, settings, versions):
-    """As drift_retraining deploys: trained up to the last published day, so nothing later exists yet."""
+    """As drift_retraining deploys: trained up to the last day with complete labels, nothing later labelled yet."""
     from datetime import date
 
     from mlops.training import RunIdentity, TrainingRequest, train_model
@@ -109,9 +109,9 @@ def test_a_retrain_with_no_later_data_is_compared_on_its_held_out_days(client, s
         set_challenger(client, name, old, AUDIT)
         promote(client, name, old, None, AUDIT)
     retrain = train_model(
-        spark, lake, settings, TrainingRequest(date(2013, 1, 18), 14, who=RunIdentity(reason="drift"))
+        spark, lake, settings, TrainingRequest(date(2013, 1, 17), 14, who=RunIdentity(reason="drift"))
     )
     result = compare_with_champion(client, spark, lake, settings, name, retrain.version)
-    test_first = date(2013, 1, 18 - settings.training.test_days + 1)
-    assert result.data.startswith(f"held-out test days of the challenger {test_first}..2013-01-18")
+    test_first = date(2013, 1, 17 - settings.training.test_days + 1)
+    assert result.data.startswith(f"held-out test days of the challenger {test_first}..2013-01-17")
     assert result.basis == "champion" and result.champion_version == old

@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-import sys
 from datetime import UTC, date, datetime
-from pathlib import Path
 
 import pyarrow as pa
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "scripts"))
-from replay import parse_args  # noqa: E402
-from replay_summary import monthly_roc_auc, plot  # noqa: E402
+from scripts.replay import parse_args
+from scripts.replay_summary import monthly_roc_auc, plot
 
 
 def _flight(day: date, flight: int) -> dict:
@@ -23,7 +20,7 @@ def _lakehouse(lakehouse, predictions: list[tuple], delays: dict[tuple, float]):
     rows = [
         {
             **_flight(day, flight),
-            "flight_date": day,
+            "entity_date": day,
             "probability": p,
             "model_version": v,
             "scored_at": datetime(2014, 1, 1, hour, tzinfo=UTC),
@@ -89,7 +86,7 @@ def test_replay_options_refuse_what_cannot_run(argv, message, capsys):
 
 
 def test_promotion_summary_gives_each_version_its_figures_and_outcome(lakehouse, capsys):
-    from replay_summary import summarise_promotions
+    from scripts.replay_summary import summarise_promotions
 
     def row(version, step, check, outcome, value=None, threshold=None):
         return {

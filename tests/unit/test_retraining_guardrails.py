@@ -7,10 +7,10 @@ from datetime import UTC, date, datetime
 import pandas as pd
 import pyarrow as pa
 import pytest
-from _training import training_lakehouse
 
 from mlops.config import load_settings
 from mlops.monitoring.retraining import decide
+from tests.unit._training import training_lakehouse
 
 SIGNAL_DAY = date(2013, 1, 18)
 
@@ -50,7 +50,8 @@ def test_allowed_after_the_cooldown_with_enough_new_rows(lake, tmp_path):
     copy = _with_runs(lake, tmp_path, [(date(2013, 1, 10), "scheduled")])
     decision = decide(copy, _settings(cooldown_days=2, min_new_labelled_rows=500), _signals(), 0)
     assert decision.allowed and decision.reasons == ()
-    assert decision.conf()["window_end"] == "2013-01-18" and decision.conf()["reason"].startswith("drift: data_drift")
+    # Signals reach Jan 18; flights' labels are complete a day later, so the retrain's window ends on Jan 17.
+    assert decision.conf()["window_end"] == "2013-01-17" and decision.conf()["reason"].startswith("drift: data_drift")
     assert decision.checks["new_labelled_rows"] > 500
 
 

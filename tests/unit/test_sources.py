@@ -9,8 +9,9 @@ import pandas as pd
 import pytest
 
 from mlops.config import LakehouseSettings, load_settings
-from mlops.schemas import FLIGHTS, PLANES, WEATHER
-from mlops.sources import land_day, land_range, landing_path, main
+from mlops.landing import land_range, landing_path
+from usecases.flight_delay.datasets import FLIGHTS, PLANES, WEATHER
+from usecases.flight_delay.source import land_day, main
 
 DAY = date(2013, 1, 3)
 
@@ -105,4 +106,4 @@ def test_main_prints_a_one_line_summary(settings, monkeypatch, tmp_path, capsys)
     assert main(["--start", "2013-01-05", "--days", "1", "--env", "staging"]) == 0
     out = capsys.readouterr().out.strip()
     assert out.startswith("Landed 3 files (") and "2013-01-05..2013-01-05" in out
-    assert (tmp_path / "cli" / "flights" / "date=2013-01-05" / "flights.csv").exists()
+    assert (tmp_path / "cli" / "flight_delay" / "flights" / "date=2013-01-05" / "flights.csv").exists()

@@ -4,15 +4,13 @@ from __future__ import annotations
 
 import json
 import os
-import sys
 import time
 from pathlib import Path
 
 import psutil
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "scripts"))
-from stack import Services, admin_password, free_ports  # noqa: E402
+from scripts.stack import Services, admin_password, free_ports
 
 
 def _wait_for_file(path: Path, seconds: float = 10) -> str:
@@ -33,6 +31,9 @@ def test_stop_ends_a_grandchild_in_a_process_group_of_its_own(tmp_path):
         "parent", ["bash", "-c", f"setsid sleep 300 & echo $! > {pid_file}; wait"], dict(os.environ)
     )
     child = psutil.Process(int(_wait_for_file(pid_file)))
+    deadline = time.monotonic() + 10  # `setsid` forks, then calls setsid(2): its group changes a moment later
+    while os.getpgid(child.pid) == leader.pid and time.monotonic() < deadline:
+        time.sleep(0.02)
     assert os.getpgid(child.pid) != leader.pid
 
     services.stop(seconds=5)

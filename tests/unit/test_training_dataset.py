@@ -4,15 +4,12 @@ from __future__ import annotations
 
 import shutil
 from dataclasses import replace
-from datetime import date
+from datetime import date, timedelta
 
 import pytest
-from _training import LAST, shared_training_set, training_lakehouse
 
 from mlops.config import load_settings
-from mlops.features.registry import FLIGHT_SCHEDULE
 from mlops.training.dataset import (
-    LABEL,
     TrainingDataError,
     TrainingWindow,
     build_training_set,
@@ -20,6 +17,12 @@ from mlops.training.dataset import (
     check_training_set,
     default_window_end,
 )
+from tests.unit._training import LAST, shared_training_set, training_lakehouse
+from usecases.flight_delay import usecase
+from usecases.flight_delay.features import FLIGHT_SCHEDULE
+from usecases.flight_delay.labels import LABEL
+
+USECASE = usecase()
 
 pytestmark = pytest.mark.spark
 
@@ -44,16 +47,22 @@ def test_training_window_rejects_a_window_without_training_days():
         TrainingWindow(date(2013, 1, 10), days=6, validation_days=3, test_days=3)
 
 
-def test_training_set_keeps_only_outcomes_known_by_the_cutoff(training, lake):
+def test_training_set_keeps_only_outcomes_known_by_the_cutoff(spark, training, lake):
     schedule = lake.read_pandas(FLIGHT_SCHEDULE.name)
     in_window = schedule[schedule["feature_date"].between(training.window.first, training.window.end)]
-    assert training.unlabelled > 0  # late flights of the last day land after the cutoff
-    assert len(training.frame) + training.unlabelled == len(in_window)
+    # The cutoff waits the label lag (flights: 1 day), so even the last day's late arrivals are labels.
+    assert training.window.label_lag_days == 1 and training.unlabelled == 0
+    assert len(training.frame) == len(in_window)
+    # A cutoff at the end of the last day (no lag) drops that day's flights still in the air then.
+    early = replace(training.window, label_lag_days=0)
+    settings = load_settings("staging")
+    dropped = build_training_set(spark, lake, settings, early)
+    assert dropped.unlabelled > 0 and len(dropped.frame) + dropped.unlabelled == len(in_window)
 
 
 def test_training_set_holds_out_the_most_recent_days_for_test(training):
     window = training.window
-    dates = {s: set(training.part(s)["flight_date"]) for s in ("train", "validation", "test")}
+    dates = {s: set(training.part(s)["entity_date"]) for s in ("train", "validation", "test")}
     assert min(dates["test"]) == window.test_start and max(dates["test"]) == window.end
     assert max(dates["validation"]) < window.test_start <= min(dates["test"])
     assert max(dates["train"]) < window.validation_start
@@ -95,12 +104,13 @@ def test_check_sources_names_a_missing_feature_table(lake, tmp_path):
     from mlops.lakehouse import Lakehouse
 
     with pytest.raises(TrainingDataError, match="features.route_stats does not exist"):
-        check_sources(Lakehouse(str(tmp_path / "copy")))
+        check_sources(Lakehouse(str(tmp_path / "copy")), USECASE)
 
 
 def test_default_window_end_is_capped_by_the_latest_published_day(lake):
     from datetime import UTC, datetime
 
-    assert default_window_end(lake) == LAST
-    assert default_window_end(lake, datetime(2013, 1, 10, tzinfo=UTC)) == date(2013, 1, 9)
-    assert default_window_end(lake, datetime(2013, 3, 1, tzinfo=UTC)) == LAST
+    # The latest day whose labels are complete: a label lag (1 day for flights) before the data's end.
+    assert default_window_end(lake, USECASE) == LAST - timedelta(days=1)
+    assert default_window_end(lake, USECASE, datetime(2013, 1, 10, tzinfo=UTC)) == date(2013, 1, 8)
+    assert default_window_end(lake, USECASE, datetime(2013, 3, 1, tzinfo=UTC)) == LAST - timedelta(days=1)

@@ -5,20 +5,22 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-from _training import shared_training_set
 
 from mlops.training.evaluate import calibration_error, score_metrics
 from mlops.training.model import (
-    SEARCH_SPACE,
     TuningBudget,
-    build_pipeline,
+    build_estimator,
     candidate_params,
     feature_columns,
     model_inputs,
     tune,
 )
 from mlops.training.train import fit_and_evaluate
+from tests.unit._training import shared_training_set
+from usecases.flight_delay import usecase
+from usecases.flight_delay.model import SEARCH_SPACE
 
+USECASE = usecase()
 pytestmark = pytest.mark.spark
 BUDGET = TuningBudget(trials=2, timeout_seconds=600)
 
@@ -53,24 +55,24 @@ def test_tuning_runs_at_most_the_budgeted_trials_from_the_search_space(fitted):
 
 
 def test_tuning_stops_after_the_first_trial_when_the_time_budget_is_spent(training):
-    result = tune(training.part("train"), training.part("validation"), "delayed", TuningBudget(8, 1e-9), seed=1)
+    result = tune(USECASE, training.part("train"), training.part("validation"), TuningBudget(8, 1e-9), seed=1)
     assert (len(result.trials), result.timed_out) == (1, True)
 
 
 def test_candidate_params_are_a_seeded_order_of_distinct_points():
-    first, again = candidate_params(16, seed=7), candidate_params(16, seed=7)
+    first, again = candidate_params(SEARCH_SPACE, 16, seed=7), candidate_params(SEARCH_SPACE, 16, seed=7)
     assert first == again and len({tuple(p.values()) for p in first}) == 16
-    assert candidate_params(50, seed=7) == first  # capped at the size of the space
+    assert candidate_params(SEARCH_SPACE, 50, seed=7) == first  # capped at the size of the space
 
 
 def test_pipeline_scores_unseen_categories_and_missing_values():
     rng = np.random.default_rng(0)
-    frame = pd.DataFrame({c: rng.normal(size=200) for c in feature_columns()})
+    frame = pd.DataFrame({c: rng.normal(size=200) for c in feature_columns(USECASE)})
     for column in ("carrier", "origin", "dest"):
         frame[column] = rng.choice(["AA", "UA"], size=200)
-    model = build_pipeline({}, max_iter=5, seed=0).fit(model_inputs(frame), rng.integers(0, 2, 200))
+    model = build_estimator(USECASE, {}, max_iter=5, seed=0).fit(model_inputs(frame, USECASE), rng.integers(0, 2, 200))
     odd = frame.head(2).assign(carrier=["ZZ", None], temp=[np.nan, np.nan])
-    proba = model.predict_proba(model_inputs(odd))
+    proba = model.predict_proba(model_inputs(odd, USECASE))
     assert proba.shape == (2, 2) and np.allclose(proba.sum(axis=1), 1.0)
 
 
@@ -88,4 +90,4 @@ def test_calibration_error_is_zero_when_predictions_match_observed_rates():
 
 
 def test_feature_importance_covers_every_model_input(fitted):
-    assert sorted(fitted.importance["feature"]) == sorted(feature_columns())
+    assert sorted(fitted.importance["feature"]) == sorted(feature_columns(USECASE))

@@ -7,12 +7,12 @@ from datetime import date
 
 import pyarrow as pa
 import pytest
-from _training import LAST, WINDOW_DAYS, training_lakehouse
 
 from mlops.config import load_settings
 from mlops.lakehouse import Lakehouse
 from mlops.training import TRAINING_RUNS, RunIdentity, TrainingDataError, TrainingRequest, train_model
 from mlops.training.track import code_version
+from tests.unit._training import LAST, WINDOW_DAYS, training_lakehouse
 
 pytestmark = pytest.mark.spark
 
@@ -101,11 +101,12 @@ def test_train_model_stores_a_reference_profile_with_the_model_and_in_delta(trai
     from mlops.monitoring.profile import PREDICTION, ReferenceProfile
     from mlops.monitoring.reference import ARTIFACT, REFERENCE_PROFILES, load_reference
     from mlops.training.model import feature_columns
+    from usecases.flight_delay import usecase
 
     logged = ReferenceProfile.from_json(mlflow.artifacts.load_text(f"runs:/{trained.run_id}/{ARTIFACT}"))
     stored = load_reference(lake, trained.model_name, trained.version)
     names = [f.name for f in stored.features]
-    assert names == [*feature_columns(), PREDICTION] == [f.name for f in logged.features]
+    assert names == [*feature_columns(usecase()), PREDICTION] == [f.name for f in logged.features]
     rows = sum(trained.rows.values())
     distance = stored.feature("distance")
     assert distance.kind == "numeric" and distance.rows == rows and len(distance.edges) == len(distance.counts) + 1

@@ -1,23 +1,12 @@
-"""Named feature jobs: compute one feature table for one logical day (or a range), stage it, publish it."""
+"""Feature jobs of any use case: compute one feature table for one logical day (or a range), stage it, publish it."""
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 from datetime import date, timedelta
 from typing import TYPE_CHECKING
 
-from mlops.features.registry import (
-    AGGREGATES,
-    AIRCRAFT_STATS,
-    CARRIER_STATS,
-    FLIGHT_SCHEDULE,
-    ORIGIN_STATS,
-    ORIGIN_WEATHER,
-    ROUTE_STATS,
-    FeatureTable,
-    feature_table,
-)
+from mlops.features.catalog import FeatureTable
 from mlops.lakehouse import Lakehouse, TableNotFoundError, WriteResult
 
 if TYPE_CHECKING:
@@ -26,8 +15,6 @@ if TYPE_CHECKING:
     from mlops.config import Settings
 
 log = logging.getLogger(__name__)
-
-FLIGHTS, WEATHER, PLANES = "bronze.flights", "bronze.weather", "bronze.planes"
 
 
 def staging_name(table: FeatureTable) -> str:
@@ -42,55 +29,6 @@ def read_bronze(spark: SparkSession, lakehouse: Lakehouse, name: str, first: dat
     return lakehouse.read_spark(spark, name).where(F.col("date").between(F.lit(first), F.lit(last)))
 
 
-DayJob = Callable[["SparkSession", Lakehouse, "Settings", date], "DataFrame"]
-RangeJob = Callable[["SparkSession", Lakehouse, "Settings", date, date], "DataFrame"]
-
-
-def _schedule(spark: SparkSession, lakehouse: Lakehouse, settings: Settings, first: date, last: date) -> DataFrame:
-    from mlops.features.definitions import flight_schedule_range
-
-    flights = read_bronze(spark, lakehouse, FLIGHTS, first, last)
-    return flight_schedule_range(flights, first, last, settings.features.prediction_lead_minutes)
-
-
-def _weather(spark: SparkSession, lakehouse: Lakehouse, settings: Settings, first: date, last: date) -> DataFrame:
-    from mlops.features.definitions import origin_weather_range
-
-    return origin_weather_range(read_bronze(spark, lakehouse, WEATHER, first, last), first, last)
-
-
-def _stats_job(table: FeatureTable) -> RangeJob:
-    def compute(spark: SparkSession, lakehouse: Lakehouse, settings: Settings, first: date, last: date) -> DataFrame:
-        from mlops.features.definitions import aircraft_stats_range, entity_stats_range
-
-        since = first - timedelta(days=AGGREGATES[table.name].lookback_days)
-        flights = read_bronze(spark, lakehouse, FLIGHTS, since, last)
-        if table.name == AIRCRAFT_STATS.name:
-            return aircraft_stats_range(flights, lakehouse.read_spark(spark, PLANES), first, last)
-        return entity_stats_range(flights, table, first, last)
-
-    compute.__name__ = f"compute_{table.short_name}"
-    return compute
-
-
-def _one_day(job: RangeJob) -> DayJob:
-    def compute(spark: SparkSession, lakehouse: Lakehouse, settings: Settings, day: date) -> DataFrame:
-        return job(spark, lakehouse, settings, day, day)
-
-    compute.__name__ = job.__name__
-    return compute
-
-
-# Job name (= feature table name) -> computation for every logical day of [first, last] in one Spark job.
-RANGE_JOBS: dict[str, RangeJob] = {
-    FLIGHT_SCHEDULE.name: _schedule,
-    ORIGIN_WEATHER.name: _weather,
-    **{t.name: _stats_job(t) for t in (CARRIER_STATS, ORIGIN_STATS, ROUTE_STATS, AIRCRAFT_STATS)},
-}
-# Job name (= feature table name) -> computation for one logical day (the range job with first == last).
-JOBS: dict[str, DayJob] = {name: _one_day(job) for name, job in RANGE_JOBS.items()}
-
-
 def compute_feature_table(
     spark: SparkSession, lakehouse: Lakehouse, settings: Settings, table_name: str, day: date
 ) -> DataFrame:
@@ -100,8 +38,7 @@ def compute_feature_table(
         KeyError: unknown table (the message lists registered tables).
         TableNotFoundError: a bronze input has never been written.
     """
-    table = feature_table(table_name)
-    return JOBS[table.name](spark, lakehouse, settings, day)
+    return compute_feature_range(spark, lakehouse, settings, table_name, day, day)
 
 
 def compute_feature_range(
@@ -120,8 +57,11 @@ def compute_feature_range(
     """
     if first > last:
         raise ValueError(f"compute_feature_range({table_name!r}): first {first} is after last {last}")
-    table = feature_table(table_name)
-    return RANGE_JOBS[table.name](spark, lakehouse, settings, first, last)
+    from mlops.usecase import usecase_of
+
+    features = usecase_of(settings).features
+    table = features.table(table_name)
+    return features.compute[table.name](spark, lakehouse, settings, first, last)
 
 
 def stage_feature_table(
@@ -129,7 +69,9 @@ def stage_feature_table(
 ) -> WriteResult:
     """Compute the rows of `day` (or of every day in [day, last]) and atomically replace those partitions
     of `staging.<table>`: a run over several days is one Spark job and one commit."""
-    table = feature_table(table_name)
+    from mlops.usecase import usecase_of
+
+    table = usecase_of(settings).features.table(table_name)
     last = last or day
     rows = compute_feature_range(spark, lakehouse, settings, table.name, day, last)
     days = [day + timedelta(days=i) for i in range((last - day).days + 1)]
@@ -142,7 +84,9 @@ def stage_feature_table(
     )
 
 
-def publish_feature_table(spark: SparkSession | None, lakehouse: Lakehouse, table_name: str, day: date) -> WriteResult:
+def publish_feature_table(
+    spark: SparkSession | None, lakehouse: Lakehouse, table: FeatureTable, day: date
+) -> WriteResult:
     """Merge the staged partition of `day` into `features.<table>` on the table's keys.
 
     Idempotent by content: when the published partition already holds exactly the staged rows, nothing is
@@ -153,7 +97,6 @@ def publish_feature_table(spark: SparkSession | None, lakehouse: Lakehouse, tabl
     Raises:
         TableNotFoundError: the day has not been staged (run `stage_feature_table` first).
     """
-    table = feature_table(table_name)
     source = staging_name(table)
     if not lakehouse.exists(source):
         raise TableNotFoundError(f"Cannot publish {table.name} for {day}: {source} does not exist; stage it first")

@@ -16,13 +16,15 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING
 
-from mlops.features.registry import FEATURE_TABLES, FLIGHT_SCHEDULE, FeatureTable
+from mlops.features.catalog import FeatureTable
+from mlops.usecase.contract import ENTITY_DATE
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
 
     from mlops.config import Settings
     from mlops.lakehouse import Lakehouse
+    from mlops.usecase import UseCase
 
 MATCHED, TOO_OLD, MISSING = 0, 1, 2
 
@@ -71,29 +73,34 @@ class PitJoinResult:
             self.cached.unpersist()
 
 
-def prediction_entities(spark: SparkSession, lakehouse: Lakehouse, first: date, last: date) -> DataFrame:
-    """Flight key and prediction time of every scheduled flight of local dates [first, last].
+def prediction_entities(
+    spark: SparkSession, lakehouse: Lakehouse, usecase: UseCase, first: date, last: date
+) -> DataFrame:
+    """Entity keys, prediction time and entity date of every entity of dates [first, last].
 
-    The entity frame both training (add labels) and batch inference start from.
+    The entity frame both training (add labels) and batch inference start from: the rows of the use
+    case's entity table.
     """
     from pyspark.sql import functions as F
 
-    rows = lakehouse.read_spark(spark, FLIGHT_SCHEDULE.name)
-    in_range = F.col(FLIGHT_SCHEDULE.date_column).between(F.lit(first), F.lit(last))
-    return rows.where(in_range).select(*FLIGHT_SCHEDULE.keys)
+    table, entity = usecase.entity_table, usecase.entity
+    rows = lakehouse.read_spark(spark, table.name)
+    in_range = F.col(table.date_column).between(F.lit(first), F.lit(last))
+    date = F.col(table.date_column).alias(ENTITY_DATE)
+    return rows.where(in_range).select(*entity.keys, entity.time_column, date)
 
 
-def max_ages(settings: Settings, tables: Sequence[FeatureTable] | None = None) -> dict[str, timedelta]:
+def max_ages(settings: Settings, tables: Sequence[FeatureTable]) -> dict[str, timedelta]:
     """Per-table age limits: the table's own `max_age_hours`, else `features.max_feature_age_hours`."""
     default = settings.features.max_feature_age_hours
-    return {t.name: timedelta(hours=t.max_age_hours or default) for t in tables or FEATURE_TABLES}
+    return {t.name: timedelta(hours=t.max_age_hours or default) for t in tables}
 
 
 def point_in_time_join(
     spark: SparkSession,
     entities: DataFrame,
     lakehouse: Lakehouse,
-    tables: Sequence[FeatureTable] | None = None,
+    tables: Sequence[FeatureTable],
     *,
     timestamp_column: str = "prediction_ts",
     max_age: timedelta | Mapping[str, timedelta],
@@ -101,14 +108,14 @@ def point_in_time_join(
 ) -> PitJoinResult:
     """Attach to each entity row the latest row of each table with t - max_age <= feature_ts <= t.
 
-    Tables are joined in order, so a table may key on columns an earlier one attached (route_stats on
-    `dest`, aircraft_stats on `tailnum`, both from flight_schedule). Older or absent rows give nulls.
+    Tables are joined in order, so a table may key on columns an earlier one attached (a route table on a
+    destination the schedule table attached). Older or absent rows give nulls.
 
     Args:
         spark: the session that reads the feature tables.
         entities: rows to enrich; must hold every table's entity columns and `timestamp_column` (UTC).
         lakehouse: where the feature tables live.
-        tables: feature tables to join, in order; default all registered tables.
+        tables: feature tables to join, in order (a use case's `features.tables`).
         timestamp_column: the prediction time t of each entity row.
         max_age: one limit for all tables, or one per table name (full or short).
         persist: persist the joined frame, since the statistics already compute it once.
@@ -117,7 +124,7 @@ def point_in_time_join(
         ValueError: a needed column is missing, a feature name collides with an entity column, or an age
             limit is negative or absent for a table.
     """
-    tables = tuple(tables or FEATURE_TABLES)
+    tables = tuple(tables)
     if timestamp_column not in entities.columns:
         raise ValueError(f"PIT join: entities have no timestamp column {timestamp_column!r}; got {entities.columns}")
     limits = {t.name: _max_age(max_age, t) for t in tables}
@@ -165,7 +172,7 @@ def _check_columns(columns: Sequence[str], table: FeatureTable) -> None:
     if missing:
         raise ValueError(
             f"PIT join: entities lack {missing} needed to join {table.name} (entity {list(table.entity)}); "
-            "add the columns or join a table that provides them first (flight_schedule provides dest, tailnum)"
+            "add the columns or join a table that provides them first (tables join in catalog order)"
         )
     clash = [f.name for f in table.joined_features if f.name in columns]
     if clash:
@@ -183,7 +190,7 @@ def _read_features(
     if bounds is None:
         return rows.limit(0), version
     first, last = (datetime.fromtimestamp(us / 1e6, tz=UTC).date() for us in bounds)
-    # feature_date is the flight's local (New York) date or the snapshot's UTC date: one day of slack each way.
+    # The date column may be a local date or a UTC date: one day of slack each way.
     dates = F.col(table.date_column).between(F.lit(first - timedelta(days=1)), F.lit(last + timedelta(days=1)))
     ts = F.unix_micros(F.col(table.timestamp_column))
     return rows.where(dates & ts.between(bounds[0], bounds[1])), version

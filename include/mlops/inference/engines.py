@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 
-from mlops.inference.scoring_set import DATE_COLUMN, SCORING_SET
+from mlops.inference.scoring_set import ENTITY_DATE, SCORING_SET
 from mlops.spark import delta_spark_available
 from mlops.training.model import model_input_frame
 
@@ -42,7 +42,7 @@ ENGINES = ("spark", "arrow")
 PROBABILITY = "probability"
 PREDICTION_FIELDS = (
     pa.field(PROBABILITY, pa.float64()),
-    pa.field("predicted_delayed", pa.bool_()),
+    pa.field("decision", pa.bool_()),
     pa.field("threshold", pa.float64()),
     pa.field("model_name", pa.string()),
     pa.field("model_version", pa.string()),
@@ -192,7 +192,7 @@ def score(lakehouse: Lakehouse, request: ScoreRequest, engine: str, spark: Spark
 
 
 def _partition(request: ScoreRequest) -> dict[str, Any]:
-    return {DATE_COLUMN: request.day, "model_version": request.model.version}
+    return {ENTITY_DATE: request.day, "model_version": request.model.version}
 
 
 def _lineage(request: ScoreRequest, engine: str, rows: int, scored_at: datetime) -> list[pa.Array]:
@@ -212,7 +212,7 @@ def _score_arrow(
     model = _load_pyfunc(mlflow.get_tracking_uri(), request.model.uri)
     columns, out_schema = list(signature), predictions_schema(schema)
     scored_at = datetime.now(UTC)
-    on_day = ds.field(DATE_COLUMN) == pa.scalar(request.day, pa.date32())
+    on_day = ds.field(ENTITY_DATE) == pa.scalar(request.day, pa.date32())
     _, batches = lakehouse.scan(SCORING_SET, filter=on_day, batch_rows=request.batch_rows)
 
     def scored() -> Iterator[pa.RecordBatch]:
@@ -231,7 +231,7 @@ def _score_arrow(
         out_schema,
         scored(),
         partition=_partition(request),
-        partition_by=[DATE_COLUMN, "model_version"],
+        partition_by=[ENTITY_DATE, "model_version"],
     )
 
 
@@ -250,7 +250,7 @@ def _score_spark(
     from pyspark.sql import functions as F
 
     udf = mlflow.pyfunc.spark_udf(spark, request.model.uri, result_type="array<double>", env_manager="local")
-    rows = lakehouse.read_spark(spark, SCORING_SET).where(F.col(DATE_COLUMN) == F.lit(request.day))
+    rows = lakehouse.read_spark(spark, SCORING_SET).where(F.col(ENTITY_DATE) == F.lit(request.day))
     inputs = [F.col(c).cast("string" if kind == "string" else "double").alias(c) for c, kind in signature.items()]
     probability = udf(F.struct(*inputs)).getItem(1)
     model, scored_at = request.model, datetime.now(UTC)
@@ -267,7 +267,7 @@ def _score_spark(
     scored = scored.select(
         *schema.names,
         PROBABILITY,
-        (F.col(PROBABILITY) >= F.lit(request.threshold)).alias("predicted_delayed"),
+        (F.col(PROBABILITY) >= F.lit(request.threshold)).alias("decision"),
         *[value.alias(name) for name, value in lineage.items()],
     )
     if delta_spark_available(spark):  # the executors write the Delta table themselves
@@ -276,7 +276,7 @@ def _score_spark(
             STAGED_PREDICTIONS,
             mode="replace_partition",
             partition=_partition(request),
-            partition_by=[DATE_COLUMN, "model_version"],
+            partition_by=[ENTITY_DATE, "model_version"],
         )
     # Without the jars, the executors write Parquet to scratch space and delta-rs streams it into one
     # commit: nothing is collected to the driver, so the day's size is not capped by driver memory or
@@ -293,5 +293,5 @@ def _score_spark(
             out_schema,
             batches,
             partition=_partition(request),
-            partition_by=[DATE_COLUMN, "model_version"],
+            partition_by=[ENTITY_DATE, "model_version"],
         )

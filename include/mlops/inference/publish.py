@@ -17,21 +17,22 @@ from typing import TYPE_CHECKING, Any
 import pyarrow as pa
 
 from mlops.inference.engines import STAGED_PREDICTIONS
-from mlops.inference.scoring_set import DATE_COLUMN, input_columns, key_columns
+from mlops.inference.scoring_set import ENTITY_DATE, input_columns, key_columns
 from mlops.lakehouse import WriterId
 
 if TYPE_CHECKING:
     from mlops.lakehouse import Lakehouse, WriteResult
+    from mlops.usecase import UseCase
 
 PREDICTIONS = "gold.predictions"
 INFERENCE_LOG = "monitoring.inference_log"
 INFERENCE_RUNS = "monitoring.inference_runs"
 OUTCOMES = ("scored", "already_scored", "empty", "no_model")
-PREDICTION_COLUMNS = (
-    *key_columns(),
-    DATE_COLUMN,
+# gold.predictions columns after the use case's keys and prediction time.
+PREDICTION_FIELDS = (
+    ENTITY_DATE,
     "probability",
-    "predicted_delayed",
+    "decision",
     "threshold",
     "model_name",
     "model_version",
@@ -39,7 +40,17 @@ PREDICTION_COLUMNS = (
     "scored_at",
     "airflow_run_id",
 )
-LOG_COLUMNS = (*key_columns(), DATE_COLUMN, *input_columns(), "probability", "model_name", "model_version", "scored_at")
+
+
+def prediction_columns(usecase: UseCase) -> tuple[str, ...]:
+    """Columns of gold.predictions: the entity keys, prediction time, then the platform's fields."""
+    return (*key_columns(usecase), *PREDICTION_FIELDS)
+
+
+def log_columns(usecase: UseCase) -> tuple[str, ...]:
+    """Columns of monitoring.inference_log: the keys, the model inputs as scored, the score and the model."""
+    extra = ("probability", "model_name", "model_version", "scored_at")
+    return (*key_columns(usecase), ENTITY_DATE, *input_columns(usecase), *extra)
 
 
 @dataclass(frozen=True)
@@ -76,13 +87,13 @@ def already_published(lakehouse: Lakehouse, day: date, version: str) -> bool:
     )
 
 
-def publish(lakehouse: Lakehouse, day: date, version: str) -> Published:
+def publish(lakehouse: Lakehouse, usecase: UseCase, day: date, version: str) -> Published:
     """Append the staged predictions of (day, version) to gold.predictions and monitoring.inference_log."""
     results = {}
-    for table, columns in ((PREDICTIONS, PREDICTION_COLUMNS), (INFERENCE_LOG, LOG_COLUMNS)):
+    for table, columns in ((PREDICTIONS, prediction_columns(usecase)), (INFERENCE_LOG, log_columns(usecase))):
         schema, batches = _staged(lakehouse, day, version, columns)
         results[table] = lakehouse.write_batches(
-            table, schema, batches, writer=writer(table, day, version), partition_by=[DATE_COLUMN]
+            table, schema, batches, writer=writer(table, day, version), partition_by=[ENTITY_DATE]
         )
     return Published(results[PREDICTIONS], results[INFERENCE_LOG])
 
@@ -90,7 +101,7 @@ def publish(lakehouse: Lakehouse, day: date, version: str) -> Published:
 def _staged(lakehouse: Lakehouse, day: date, version: str, columns: tuple[str, ...]) -> tuple[pa.Schema, Any]:
     import pyarrow.dataset as ds
 
-    where = (ds.field(DATE_COLUMN) == pa.scalar(day, pa.date32())) & (ds.field("model_version") == version)
+    where = (ds.field(ENTITY_DATE) == pa.scalar(day, pa.date32())) & (ds.field("model_version") == version)
     return lakehouse.scan(STAGED_PREDICTIONS, columns=columns, filter=where)
 
 
@@ -100,7 +111,7 @@ def record_run(lakehouse: Lakehouse, row: dict[str, Any], run_id: str) -> WriteR
         raise ValueError(f"inference run outcome must be one of {OUTCOMES}, got {row.get('outcome')!r}")
     schema = pa.schema(
         [
-            pa.field(DATE_COLUMN, pa.date32()),
+            pa.field(ENTITY_DATE, pa.date32()),
             pa.field("outcome", pa.string()),
             pa.field("message", pa.string()),
             pa.field("model_name", pa.string()),
@@ -116,5 +127,5 @@ def record_run(lakehouse: Lakehouse, row: dict[str, Any], run_id: str) -> WriteR
     record = {name: row.get(name) for name in schema.names}
     record.update(airflow_run_id=run_id, recorded_at=datetime.now(UTC))
     table = pa.Table.from_pylist([record], schema=schema)
-    key = f"inference_runs/{run_id}/{record[DATE_COLUMN]}/{record['outcome']}"
+    key = f"inference_runs/{run_id}/{record[ENTITY_DATE]}/{record['outcome']}"
     return lakehouse.append(INFERENCE_RUNS, table, writer=WriterId(key))

@@ -1,4 +1,4 @@
-"""The scoring set: the data date's scheduled flights with point-in-time features, staged for the gate and the engines.
+"""The scoring set: the data date's entities with point-in-time features, staged for the gate and the engines.
 
 Rows are built exactly like training rows (same entity frame, same PIT join, same age limits), so a
 prediction sees only data observable before its prediction time. Model inputs are stored with the
@@ -12,21 +12,20 @@ from dataclasses import dataclass
 from datetime import date
 from typing import TYPE_CHECKING, Any
 
-from mlops.features.registry import FLIGHT_KEY, FLIGHT_SCHEDULE, model_features
-from mlops.training.model import CATEGORICAL
+from mlops.usecase.contract import ENTITY_DATE
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
     from mlops.config import Settings
     from mlops.lakehouse import Lakehouse, WriteResult
+    from mlops.usecase import UseCase
 
 SCORING_SET = "staging.scoring_set"
-DATE_COLUMN = "flight_date"  # the scheduled local date of the flight: the data date of the run
 
 
 class FeaturesNotReadyError(RuntimeError):
-    """features.flight_schedule has not been published for the date yet (feature_refresh is behind)."""
+    """The use case's entity table has not been published for the date yet (feature_refresh is behind)."""
 
 
 @dataclass(frozen=True)
@@ -43,28 +42,28 @@ class ScoringSet:
         return {"date": self.day.isoformat(), "rows": self.rows, "version": self.write.version, "pit": self.pit}
 
 
-def key_columns() -> tuple[str, ...]:
-    """Columns that identify a prediction: the flight key and its prediction time."""
-    return (*FLIGHT_KEY, "prediction_ts")
+def key_columns(usecase: UseCase) -> tuple[str, ...]:
+    """Columns that identify a prediction: the entity keys and the prediction time."""
+    return (*usecase.entity.keys, usecase.entity.time_column)
 
 
-def input_columns() -> tuple[str, ...]:
-    """Model inputs that are not also key columns (carrier, origin and month are both)."""
-    return tuple(c for c in model_features() if c not in FLIGHT_KEY)
+def input_columns(usecase: UseCase) -> tuple[str, ...]:
+    """Model inputs that are not also key columns (a key may also be an input)."""
+    return tuple(c for c in usecase.features.model_features() if c not in usecase.entity.keys)
 
 
-def check_features_ready(lakehouse: Lakehouse, day: date) -> None:
-    """Refuse to score a date whose flight schedule has not been published (a retry may find it later).
+def check_features_ready(lakehouse: Lakehouse, usecase: UseCase, day: date) -> None:
+    """Refuse to score a date whose entity table has not been published (a retry may find it later).
 
     Raises:
         FeaturesNotReadyError: the table is missing or its latest date is before `day`.
     """
     import pyarrow.compute as pc
 
-    table = FLIGHT_SCHEDULE.name
+    table = usecase.entity_table.name
     if not lakehouse.exists(table):
         raise FeaturesNotReadyError(f"{table} does not exist at {lakehouse.uri(table)}: run feature_refresh first")
-    dates = lakehouse.read(table, columns=[FLIGHT_SCHEDULE.date_column]).column(0)
+    dates = lakehouse.read(table, columns=[usecase.entity_table.date_column]).column(0)
     latest = pc.max(dates).as_py()
     if latest is None or latest < day:
         raise FeaturesNotReadyError(
@@ -73,7 +72,7 @@ def check_features_ready(lakehouse: Lakehouse, day: date) -> None:
 
 
 def build_scoring_set(spark: SparkSession, lakehouse: Lakehouse, settings: Settings, day: date) -> ScoringSet:
-    """Stage the scheduled flights of `day` with their PIT features in staging.scoring_set (partition replaced).
+    """Stage the entities of `day` with their PIT features in staging.scoring_set (partition replaced).
 
     Raises:
         FeaturesNotReadyError: the date's features are not published yet.
@@ -81,15 +80,24 @@ def build_scoring_set(spark: SparkSession, lakehouse: Lakehouse, settings: Setti
     from pyspark.sql import functions as F
 
     from mlops.features.pit import max_ages, point_in_time_join, prediction_entities
+    from mlops.usecase import usecase_of
 
-    check_features_ready(lakehouse, day)
-    entities = prediction_entities(spark, lakehouse, day, day)
-    joined = point_in_time_join(spark, entities, lakehouse, max_age=max_ages(settings))
+    usecase = usecase_of(settings)
+    check_features_ready(lakehouse, usecase, day)
+    entities = prediction_entities(spark, lakehouse, usecase, day, day)
+    tables, date_column = usecase.features.tables, ENTITY_DATE
+    joined = point_in_time_join(
+        spark, entities, lakehouse, tables, timestamp_column=usecase.entity.time_column,
+        max_age=max_ages(settings, tables),
+    )  # fmt: skip
     try:
-        model_columns = [F.col(c).cast("string" if c in CATEGORICAL else "double").alias(c) for c in input_columns()]
-        frame = joined.frame.select(*key_columns(), F.lit(day).cast("date").alias(DATE_COLUMN), *model_columns)
+        categorical = usecase.model.categorical
+        model_columns = [
+            F.col(c).cast("string" if c in categorical else "double").alias(c) for c in input_columns(usecase)
+        ]
+        frame = joined.frame.select(*key_columns(usecase), F.lit(day).cast("date").alias(date_column), *model_columns)
         write = lakehouse.write_spark(
-            frame, SCORING_SET, mode="replace_partition", partition={DATE_COLUMN: day}, partition_by=[DATE_COLUMN]
+            frame, SCORING_SET, mode="replace_partition", partition={date_column: day}, partition_by=[date_column]
         )
     finally:
         joined.unpersist()

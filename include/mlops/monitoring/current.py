@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import date
 
 from mlops.monitoring.profile import PREDICTION, BinCounter, FeatureProfile, ReferenceProfile
+from mlops.usecase.contract import ENTITY_DATE
 
 INFERENCE_LOG = "monitoring.inference_log"
 COLUMN_OF = {PREDICTION: "probability"}  # profile name -> inference_log column
@@ -13,7 +14,7 @@ COLUMN_OF = {PREDICTION: "probability"}  # profile name -> inference_log column
 def current_profiles(
     lakehouse, reference: ReferenceProfile, first: date, last: date, model_version: str, batch_rows: int = 131_072
 ) -> tuple[dict[str, FeatureProfile], int]:
-    """Counts of what `model_version` scored for flight dates [first, last], in the reference's bins; and rows read.
+    """Counts of what `model_version` scored for entity dates [first, last], in the reference's bins; and rows read.
 
     Only counts are kept, whatever the number of rows: memory is one batch plus the bins.
     """
@@ -25,8 +26,8 @@ def current_profiles(
     available = lakehouse.schema(INFERENCE_LOG).names
     counters = {f.name: BinCounter(f) for f in reference.features if COLUMN_OF.get(f.name, f.name) in available}
     where = (
-        (ds.field("flight_date") >= pa.scalar(first, pa.date32()))
-        & (ds.field("flight_date") <= pa.scalar(last, pa.date32()))
+        (ds.field(ENTITY_DATE) >= pa.scalar(first, pa.date32()))
+        & (ds.field(ENTITY_DATE) <= pa.scalar(last, pa.date32()))
         & (ds.field("model_version") == str(model_version))
     )
     columns = sorted({COLUMN_OF.get(name, name) for name in counters})

@@ -19,6 +19,7 @@ from mlops.lakehouse import WriterId
 from mlops.monitoring.drift import DatasetDrift, dataset_drift
 from mlops.monitoring.performance import Performance, labelled_predictions, measure, violation
 from mlops.monitoring.profile import PREDICTION, FeatureProfile, ReferenceProfile
+from mlops.usecase.contract import ENTITY_DATE
 
 if TYPE_CHECKING:
     from mlops.config import Settings
@@ -91,6 +92,7 @@ def run_monitoring(
     """
     from mlops.monitoring.current import current_profiles
     from mlops.monitoring.reference import load_reference, thresholds
+    from mlops.usecase import usecase_of
 
     cfg, name = settings.monitoring, settings.mlflow.model_name
     reference = load_reference(lakehouse, name, model_version)
@@ -105,12 +107,13 @@ def run_monitoring(
         )
     else:
         notes.append(f"no predictions by v{model_version} for {drift_first}..{day}: drift not computed")
+    usecase = usecase_of(settings)
     cutoff = datetime.combine(day + timedelta(days=1), time(0), tzinfo=UTC)
-    labelled_day = day - timedelta(days=cfg.label_lag_days)
+    labelled_day = day - timedelta(days=usecase.labels.lag_days)  # labels arrive this many days late
     window_first = labelled_day - timedelta(days=cfg.performance_window_days - 1)
-    frame, total = labelled_predictions(lakehouse, window_first, labelled_day, model_version, cutoff)
-    day_rows = frame[frame["flight_date"] == labelled_day] if len(frame) else frame
-    day_total = int(total and (frame["flight_date"] == labelled_day).sum())
+    frame, total = labelled_predictions(lakehouse, usecase, window_first, labelled_day, model_version, cutoff)
+    day_rows = frame[frame[ENTITY_DATE] == labelled_day] if len(frame) else frame
+    day_total = int(total and (frame[ENTITY_DATE] == labelled_day).sum())
     day_perf = measure(day_rows, labelled_day, labelled_day, model_version, day_total)
     window_perf = measure(frame, window_first, labelled_day, model_version, total)
     signals = _signals(lakehouse, settings, drift, drift_first, day, window_perf, model_version)

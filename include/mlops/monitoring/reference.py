@@ -9,7 +9,6 @@ from typing import TYPE_CHECKING
 from mlops.lakehouse import WriterId
 from mlops.monitoring.drift import Thresholds
 from mlops.monitoring.profile import PREDICTION, FeatureProfile, ReferenceProfile, numeric_profile, profile_frame
-from mlops.training.model import CATEGORICAL
 
 if TYPE_CHECKING:
     import numpy as np
@@ -26,9 +25,15 @@ def build_reference(
     settings: Settings, frame: pd.DataFrame, probabilities: np.ndarray, columns: list[str], source: str
 ) -> ReferenceProfile:
     """Profiles of the model inputs of `frame` and of the model's predicted probabilities on it."""
+    from mlops.usecase import usecase_of
+
     cfg = settings.monitoring
     features = profile_frame(
-        frame, CATEGORICAL, bins=cfg.profile_bins, top=cfg.top_categories, columns=[c for c in columns]
+        frame,
+        usecase_of(settings).model.categorical,
+        bins=cfg.profile_bins,
+        top=cfg.top_categories,
+        columns=[c for c in columns],
     )
     prediction = numeric_profile(PREDICTION, probabilities, cfg.profile_bins)
     return ReferenceProfile(settings.mlflow.model_name, (*features, prediction), source)

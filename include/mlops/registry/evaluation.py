@@ -1,4 +1,4 @@
-"""Comparison data and scoring: recent labelled flights after both models' training windows, PIT features."""
+"""Comparison data and scoring: recent labelled entities after both models' training windows, PIT features."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ if TYPE_CHECKING:
 
     from mlops.config import Settings
     from mlops.lakehouse import Lakehouse
+    from mlops.usecase import UseCase
 
 log = logging.getLogger(__name__)
 
@@ -27,7 +28,7 @@ class ComparisonDataError(ValueError):
 
 @dataclass(frozen=True)
 class LabelledData:
-    """Labelled flights with point-in-time features over [first, last]."""
+    """Labelled entities with point-in-time features over [first, last]."""
 
     frame: pd.DataFrame
     first: date
@@ -40,7 +41,7 @@ class LabelledData:
 
 
 def training_end(tags: dict[str, str], model_name: str, version: str) -> date:
-    """Last flight date a version learnt from, from its `mlops.data_window` tag (`first..end`).
+    """Last entity date a version learnt from, from its `mlops.data_window` tag (`first..end`).
 
     Raises:
         ComparisonDataError: the tag is missing or malformed.
@@ -58,49 +59,62 @@ def training_end(tags: dict[str, str], model_name: str, version: str) -> date:
 def labelled_after(
     spark: SparkSession, lakehouse: Lakehouse, settings: Settings, after: date, days: int | None = None
 ) -> LabelledData | None:
-    """Labelled flights from the day after `after` for up to `promotion.comparison_days` days; None if none."""
-    from mlops.training.dataset import TrainingWindow, build_training_set, default_window_end
+    """Labelled entities from the day after `after` for up to `promotion.comparison_days` days; None if none.
 
-    latest = default_window_end(lakehouse)
+    Only days whose labels are complete count: the window ends `labels.lag_days` before the latest
+    published day, and its cutoff is the lag after its end.
+    """
+    from mlops.training.dataset import TrainingWindow, build_training_set, default_window_end
+    from mlops.usecase import usecase_of
+
+    usecase = usecase_of(settings)
+    latest = default_window_end(lakehouse, usecase)
     first = after + timedelta(days=1)
     last = min(latest, first + timedelta(days=(days or settings.promotion.comparison_days) - 1))
     if last < first:
         return None
-    window = TrainingWindow(last, (last - first).days + 1, 0, 0)
+    window = TrainingWindow(last, (last - first).days + 1, 0, 0, usecase.labels.lag_days)
     frame = build_training_set(spark, lakehouse, settings, window).frame
     return LabelledData(frame, first, last) if len(frame) else None
 
 
 def current_sample(spark: SparkSession, lakehouse: Lakehouse, settings: Settings, rows: int = 200) -> pd.DataFrame:
-    """Model inputs of up to `rows` flights of the latest published day (for the predict check)."""
+    """Model inputs of up to `rows` entities of the latest day with complete labels (the predict check).
+
+    That day is `labels.lag_days` before the latest published one: a sample of the latest day alone
+    would be empty when labels arrive two days late.
+    """
     from mlops.training.dataset import default_window_end
     from mlops.training.model import model_inputs
+    from mlops.usecase import usecase_of
 
-    latest = default_window_end(lakehouse)
+    usecase = usecase_of(settings)
+    latest = default_window_end(lakehouse, usecase)  # the latest day with complete labels
     data = labelled_after(spark, lakehouse, settings, latest - timedelta(days=1), days=1)
-    return model_inputs(data.frame.head(rows)) if data else model_inputs_empty()
+    return model_inputs(data.frame.head(rows), usecase) if data else model_inputs_empty(usecase)
 
 
-def model_inputs_empty() -> pd.DataFrame:
+def model_inputs_empty(usecase: UseCase) -> pd.DataFrame:
     """An empty frame with the model's input columns."""
     import pandas as pd
 
     from mlops.training.model import feature_columns
 
-    return pd.DataFrame(columns=feature_columns())
+    return pd.DataFrame(columns=feature_columns(usecase))
 
 
-def score_version(client: MlflowClient, model_name: str, version: str, data: LabelledData) -> ScoredModel:
+def score_version(
+    client: MlflowClient, model_name: str, version: str, data: LabelledData, usecase: UseCase
+) -> ScoredModel:
     """Load a version's pyfunc and score it on the data."""
     import mlflow.pyfunc
     import numpy as np
 
-    from mlops.training.dataset import LABEL
     from mlops.training.model import model_inputs
 
     model = mlflow.pyfunc.load_model(f"models:/{model_name}/{version}")
-    output = np.asarray(model.predict(model_inputs(data.frame)), dtype="float64")
-    return score(version, data.frame[LABEL], output[:, -1] if output.ndim == 2 else output)
+    output = np.asarray(model.predict(model_inputs(data.frame, usecase)), dtype="float64")
+    return score(version, data.frame[usecase.labels.column], output[:, -1] if output.ndim == 2 else output)
 
 
 def compare_with_champion(
@@ -108,7 +122,7 @@ def compare_with_champion(
 ) -> Comparison:
     """Score challenger and champion on the same recent labelled data neither trained on, apply the rule.
 
-    The data: labelled flights after both training windows when there are at least
+    The data: labelled entities after both training windows when there are at least
     `promotion.min_comparison_rows` (a later promotion, or a backfill); else the challenger's held-out
     test days, when they fall after the champion's training window (a retrain deployed straight away,
     as drift_retraining does: nothing later exists yet, and neither model learnt from those days).
@@ -116,7 +130,7 @@ def compare_with_champion(
     deployment) on its training run's held-out test days.
 
     Raises:
-        ComparisonDataError: a champion exists but neither kind of data has enough labelled flights.
+        ComparisonDataError: a champion exists but neither kind of data has enough labelled entities.
     """
     rule = settings.promotion
     challenger = get_version(client, model_name, version)
@@ -132,7 +146,7 @@ def compare_with_champion(
     if data is None and champion_v:
         raise ComparisonDataError(
             f"Cannot compare {model_name} v{version} with champion v{champion_v}: fewer than "
-            f"{rule.min_comparison_rows} labelled flights after {max(ends)} (promotion.min_comparison_rows), "
+            f"{rule.min_comparison_rows} labelled entities after {max(ends)} (promotion.min_comparison_rows), "
             f"and v{version}'s held-out test days are not all after v{champion_v}'s training window; "
             "run feature_refresh for later days, then re-run model_promotion"
         )
@@ -140,8 +154,11 @@ def compare_with_champion(
         metrics = client.get_run(challenger.run_id).data.metrics
         scored = ScoredModel(str(version), metrics["test_roc_auc"], metrics["test_log_loss"])
         return compare_models(model_name, scored, None, rule, "held-out test days of its training run")
-    scored = score_version(client, model_name, str(version), data)
-    champ = score_version(client, model_name, champion_v, data) if champion_v else None
+    from mlops.usecase import usecase_of
+
+    usecase = usecase_of(settings)
+    scored = score_version(client, model_name, str(version), data, usecase)
+    champ = score_version(client, model_name, champion_v, data, usecase) if champion_v else None
     return compare_models(model_name, scored, champ, rule, data.describe())
 
 

@@ -105,8 +105,8 @@ def compare_models(
     return Comparison(model_name, challenger, champion, basis, min_auc, max_loss, data, tuple(reasons))
 
 
-def score(version: str, y_true: Any, p_delayed: Any) -> ScoredModel:
-    """ROC AUC and log loss of P(delayed) against the labels.
+def score(version: str, y_true: Any, p_positive: Any) -> ScoredModel:
+    """ROC AUC and log loss of P(positive class) against the labels.
 
     Raises:
         ValueError: the labels hold a single class (ROC AUC is undefined).
@@ -117,5 +117,5 @@ def score(version: str, y_true: Any, p_delayed: Any) -> ScoredModel:
     y = np.asarray(y_true, dtype="int64")
     if len(np.unique(y)) < 2:
         raise ValueError(f"Cannot score v{version}: the comparison labels hold a single class ({len(y)} rows)")
-    p = np.clip(np.asarray(p_delayed, dtype="float64"), 1e-15, 1 - 1e-15)
+    p = np.clip(np.asarray(p_positive, dtype="float64"), 1e-15, 1 - 1e-15)
     return ScoredModel(version, float(roc_auc_score(y, p)), float(log_loss(y, p, labels=[0, 1])))

@@ -8,6 +8,7 @@ from mlops.training.dataset import (
     TrainingWindow,
     build_training_set,
     default_window_end,
+    latest_entity_date,
 )
 from mlops.training.track import TRAINING_RUNS, RunIdentity
 from mlops.training.train import TrainingRequest, TrainingResult, fit_and_evaluate, train_model
@@ -22,6 +23,7 @@ __all__ = [
     "TrainingWindow",
     "build_training_set",
     "default_window_end",
+    "latest_entity_date",
     "fit_and_evaluate",
     "train_model",
 ]

@@ -1,12 +1,10 @@
-"""Point-in-time training sets: labelled flights of a window, features as of each prediction time, a time split.
+"""Point-in-time training sets: labelled entities of a window, features as of each prediction time, a time split.
 
-Label rule (from `features.definitions.flight_labels`): `delayed` = arrival delay > 15 min, and a cancelled
-or diverted flight (no arrival delay) counts as delayed, since for a traveller it is at least as bad. A
-flight's label is usable only if its outcome was known by the training cutoff (`label_known_ts <= cutoff`,
-cutoff = 00:00 UTC after the window's last day); later outcomes are dropped and counted, never guessed.
-Features come from the point-in-time join as of each flight's `prediction_ts`, so no row sees data
-observed after its prediction time. The split is by flight date: the most recent `test_days` are held out
-for evaluation, the `validation_days` before them drive tuning and early stopping, the rest is training.
+The label rule is the use case's (`UseCase.labels`). An entity's label is usable only if it was known by the
+training cutoff (`label_known_ts <= cutoff`, cutoff = 00:00 UTC after the window's last day); later labels are
+dropped and counted, never guessed. Features come from the point-in-time join as of each entity's prediction
+time, so no row sees data observed after it. The split is by entity date: the most recent `test_days` are
+held out for evaluation, the `validation_days` before them drive tuning and early stopping, the rest trains.
 """
 
 from __future__ import annotations
@@ -15,17 +13,16 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import TYPE_CHECKING
 
-from mlops.features.registry import FEATURE_TABLES, FLIGHT_KEY, FLIGHT_SCHEDULE, model_features
 from mlops.lakehouse import Lakehouse
+from mlops.usecase.contract import ENTITY_DATE
 
 if TYPE_CHECKING:
     import pandas as pd
     from pyspark.sql import DataFrame, SparkSession
 
     from mlops.config import Settings
+    from mlops.usecase import UseCase
 
-LABEL = "delayed"
-FLIGHTS_TABLE = "bronze.flights"
 SPLITS = ("train", "validation", "test")
 
 
@@ -35,12 +32,18 @@ class TrainingDataError(ValueError):
 
 @dataclass(frozen=True)
 class TrainingWindow:
-    """Flight dates [first, end] to learn from, and how the most recent days are held out."""
+    """Entity dates [first, end] to learn from, how the most recent days are held out, and the label lag.
+
+    Labels of an entity dated D are complete by the end of D + `label_lag_days` (the use case's
+    `labels.lag_days`), so the cutoff is 00:00 UTC after `end + label_lag_days`: every day of the
+    window, the held-out days included, is judged on complete labels, never on the early ones only.
+    """
 
     end: date
     days: int
     validation_days: int
     test_days: int
+    label_lag_days: int = 0
 
     def __post_init__(self) -> None:
         if self.days <= self.validation_days + self.test_days:
@@ -52,12 +55,14 @@ class TrainingWindow:
     @classmethod
     def from_settings(cls, settings: Settings, end: date, days: int | None = None) -> TrainingWindow:
         """The environment's window ending on `end` (window length from config unless `days` is given)."""
-        cfg = settings.training
-        return cls(end, days or cfg.train_window_days, cfg.validation_days, cfg.test_days)
+        from mlops.usecase import usecase_of
+
+        cfg, lag = settings.training, usecase_of(settings).labels.lag_days
+        return cls(end, days or cfg.train_window_days, cfg.validation_days, cfg.test_days, lag)
 
     @property
     def first(self) -> date:
-        """First flight date of the window."""
+        """First entity date of the window."""
         return self.end - timedelta(days=self.days - 1)
 
     @property
@@ -72,8 +77,8 @@ class TrainingWindow:
 
     @property
     def cutoff(self) -> datetime:
-        """Training cutoff (UTC): only outcomes known at or before it are labels."""
-        return datetime.combine(self.end + timedelta(days=1), time(0), tzinfo=UTC)
+        """Training cutoff (UTC): only labels known at or before it are used; the label lag after the end."""
+        return datetime.combine(self.end + timedelta(days=1 + self.label_lag_days), time(0), tzinfo=UTC)
 
     def describe(self) -> str:
         """Short text for tags and messages, e.g. `2013-01-01..2013-01-28 (cutoff 2013-01-29T00:00Z)`."""
@@ -93,10 +98,16 @@ class SourceVersion:
 class TrainingSet:
     """Labelled, feature-joined rows with their split, and the table versions they came from."""
 
-    frame: pd.DataFrame  # flight key, prediction_ts, flight_date, model features, `delayed`, `split`
+    frame: pd.DataFrame  # entity keys, prediction time, entity date, model features, the label, `split`
     window: TrainingWindow
     sources: tuple[SourceVersion, ...]
-    unlabelled: int  # flights of the window whose outcome was not yet known at the cutoff
+    unlabelled: int  # entities of the window whose label was not yet known at the cutoff
+    usecase: UseCase
+
+    @property
+    def label(self) -> str:
+        """The label column."""
+        return self.usecase.labels.column
 
     def part(self, split: str) -> pd.DataFrame:
         """Rows of one split (`train`, `validation` or `test`)."""
@@ -107,36 +118,49 @@ class TrainingSet:
         return {s: int((self.frame["split"] == s).sum()) for s in SPLITS}
 
 
-def default_window_end(lakehouse: Lakehouse, interval_end: datetime | None = None) -> date:
-    """The last flight date to train on when none is given: the day before `interval_end` (a scheduled
-    run's data interval), but never after the latest date published in features.flight_schedule.
+def default_window_end(lakehouse: Lakehouse, usecase: UseCase, interval_end: datetime | None = None) -> date:
+    """The last entity date to train on when none is given: the latest date whose labels are complete.
+
+    That is `labels.lag_days` before the day before `interval_end` (a scheduled run's data interval),
+    and never after the latest date published in the use case's entity table minus the lag.
 
     Raises:
-        TrainingDataError: features.flight_schedule does not exist or is empty.
+        TrainingDataError: the entity table does not exist or is empty.
+    """
+    now = latest_entity_date(lakehouse, usecase)
+    if interval_end is not None:
+        now = min(now, (interval_end - timedelta(days=1)).date())
+    return now - timedelta(days=usecase.labels.lag_days)
+
+
+def latest_entity_date(lakehouse: Lakehouse, usecase: UseCase) -> date:
+    """The latest date published in the use case's entity table (the newest data the features cover).
+
+    Raises:
+        TrainingDataError: the entity table does not exist or is empty.
     """
     import pyarrow.compute as pc
 
-    if not lakehouse.exists(FLIGHT_SCHEDULE.name):
+    table = usecase.entity_table
+    if not lakehouse.exists(table.name):
         raise TrainingDataError(
-            f"Cannot choose a training window: {FLIGHT_SCHEDULE.name} does not exist at "
-            f"{lakehouse.uri(FLIGHT_SCHEDULE.name)}; run feature_refresh first"
+            f"Cannot choose a training window: {table.name} does not exist at "
+            f"{lakehouse.uri(table.name)}; run feature_refresh first"
         )
-    dates = lakehouse.read(FLIGHT_SCHEDULE.name, columns=[FLIGHT_SCHEDULE.date_column]).column(0)
+    dates = lakehouse.read(table.name, columns=[table.date_column]).column(0)
     latest = pc.max(dates).as_py()
     if latest is None:
-        raise TrainingDataError(f"Cannot choose a training window: {FLIGHT_SCHEDULE.name} has no rows")
-    if interval_end is None:
-        return latest
-    return min(latest, (interval_end - timedelta(days=1)).date())
+        raise TrainingDataError(f"Cannot choose a training window: {table.name} has no rows")
+    return latest
 
 
-def check_sources(lakehouse: Lakehouse) -> None:
+def check_sources(lakehouse: Lakehouse, usecase: UseCase) -> None:
     """Refuse early when a table the training set reads has never been written.
 
     Raises:
         TrainingDataError: naming the missing table and its location.
     """
-    for name in (FLIGHTS_TABLE, *(t.name for t in FEATURE_TABLES)):
+    for name in (usecase.labels.source, *(t.name for t in usecase.features.tables)):
         if not lakehouse.exists(name):
             raise TrainingDataError(
                 f"Cannot build the training set: table {name} does not exist at {lakehouse.uri(name)}; "
@@ -144,18 +168,20 @@ def check_sources(lakehouse: Lakehouse) -> None:
             )
 
 
-def labelled_entities(spark: SparkSession, lakehouse: Lakehouse, window: TrainingWindow) -> tuple[DataFrame, int]:
-    """Flight key + prediction_ts + label of the window's flights known by the cutoff, and the count dropped."""
+def labelled_entities(
+    spark: SparkSession, lakehouse: Lakehouse, usecase: UseCase, window: TrainingWindow
+) -> tuple[DataFrame, int]:
+    """Entity keys + prediction time + label of the window's entities known by the cutoff, and the count dropped."""
     from pyspark.sql import functions as F
 
-    from mlops.features.definitions import flight_labels
     from mlops.features.jobs import read_bronze
     from mlops.features.pit import prediction_entities
 
-    entities = prediction_entities(spark, lakehouse, window.first, window.end)
-    flights = read_bronze(spark, lakehouse, FLIGHTS_TABLE, window.first, window.end)
-    labels = flight_labels(flights).dropDuplicates(list(FLIGHT_KEY))
-    joined = entities.join(labels, list(FLIGHT_KEY), "inner")
+    keys = list(usecase.entity.keys)
+    entities = prediction_entities(spark, lakehouse, usecase, window.first, window.end)
+    source = read_bronze(spark, lakehouse, usecase.labels.source, window.first, window.end)
+    labels = usecase.labels.spark(source).dropDuplicates(keys)
+    joined = entities.join(labels, keys, "inner")
     known = F.col("label_known_ts") <= F.lit(window.cutoff)
     counts = joined.agg(F.count(F.lit(1)).alias("all"), F.sum(known.cast("long")).alias("known")).first()
     unlabelled = int(counts["all"] or 0) - int(counts["known"] or 0)
@@ -165,42 +191,51 @@ def labelled_entities(spark: SparkSession, lakehouse: Lakehouse, window: Trainin
 def build_training_set(
     spark: SparkSession, lakehouse: Lakehouse, settings: Settings, window: TrainingWindow
 ) -> TrainingSet:
-    """Labelled flights of `window` with point-in-time features, split by date.
+    """Labelled entities of `window` with point-in-time features, split by date.
 
     Raises:
         TrainingDataError: a source table is missing.
     """
     from mlops.features.pit import max_ages, point_in_time_join
+    from mlops.usecase import usecase_of
 
-    check_sources(lakehouse)
-    flights_version = lakehouse.version(FLIGHTS_TABLE)
-    entities, unlabelled = labelled_entities(spark, lakehouse, window)
-    joined = point_in_time_join(spark, entities, lakehouse, max_age=max_ages(settings))
+    usecase = usecase_of(settings)
+    check_sources(lakehouse, usecase)
+    label_source = usecase.labels.source
+    source_version = lakehouse.version(label_source)
+    entities, unlabelled = labelled_entities(spark, lakehouse, usecase, window)
+    tables = usecase.features.tables
+    joined = point_in_time_join(
+        spark, entities, lakehouse, tables, timestamp_column=usecase.entity.time_column,
+        max_age=max_ages(settings, tables),
+    )  # fmt: skip
     try:
         frame = joined.frame.toPandas()
     finally:
         joined.unpersist()
     sources = (
-        SourceVersion(FLIGHTS_TABLE, lakehouse.uri(FLIGHTS_TABLE), flights_version),
+        SourceVersion(label_source, lakehouse.uri(label_source), source_version),
         *(SourceVersion(m.table, lakehouse.uri(m.table), m.version) for m in joined.stats.tables),
     )
-    return TrainingSet(_with_split(frame, window), window, sources, unlabelled)
+    return TrainingSet(_with_split(frame, window, usecase), window, sources, unlabelled, usecase)
 
 
-def _with_split(frame: pd.DataFrame, window: TrainingWindow) -> pd.DataFrame:
+def _with_split(frame: pd.DataFrame, window: TrainingWindow, usecase: UseCase) -> pd.DataFrame:
     import numpy as np
-    import pandas as pd
 
-    flight_date = pd.to_datetime(frame[["year", "month", "day"]]).dt.date
+    entity, label = usecase.entity, usecase.labels.column
+    entity_date = frame[ENTITY_DATE]
     split = np.where(
-        flight_date >= window.test_start,
+        entity_date >= window.test_start,
         "test",
-        np.where(flight_date >= window.validation_start, "validation", "train"),
+        np.where(entity_date >= window.validation_start, "validation", "train"),
     )
-    keep = [*FLIGHT_KEY, "prediction_ts", *[c for c in model_features() if c not in FLIGHT_KEY], LABEL]
-    out = frame[keep].assign(flight_date=flight_date, split=split)
-    out[LABEL] = out[LABEL].astype("int64")
-    order = ["prediction_ts", *FLIGHT_KEY]  # a stable row order makes fits reproducible
+    keys = list(entity.keys)
+    inputs = [c for c in usecase.features.model_features() if c not in keys]
+    out = frame[[*keys, entity.time_column, *inputs, label]].assign(**{ENTITY_DATE: entity_date, "split": split})
+    if usecase.model.task != "regression":
+        out[label] = out[label].astype("int64")
+    order = [entity.time_column, *keys]  # a stable row order makes fits reproducible
     return out.sort_values(order, kind="stable").reset_index(drop=True)
 
 
@@ -210,21 +245,24 @@ def check_training_set(training: TrainingSet, min_rows: int) -> None:
     Raises:
         TrainingDataError: empty window, too few training rows, or a split with a single class.
     """
-    window, counts = training.window, training.counts()
+    window, counts, usecase = training.window, training.counts(), training.usecase
     if len(training.frame) == 0:
         raise TrainingDataError(
-            f"Empty training window {window.describe()}: no flight in {FLIGHT_SCHEDULE.name} has an outcome known "
-            f"by the cutoff ({training.unlabelled} without one); pick a window that feature_refresh has covered"
+            f"Empty training window {window.describe()}: no {usecase.entity.noun} in {usecase.entity.table} has a "
+            f"label known by the cutoff ({training.unlabelled} without one); pick a window that feature_refresh "
+            "has covered"
         )
     if counts["train"] < min_rows:
         raise TrainingDataError(
             f"Too few training rows in {window.describe()}: {counts['train']} < training.min_training_rows "
             f"{min_rows} (validation {counts['validation']}, test {counts['test']}); widen the window"
         )
+    if usecase.model.task == "regression":
+        return
     for split in SPLITS:
-        classes = sorted(training.part(split)[LABEL].unique().tolist())
+        classes = sorted(training.part(split)[training.label].unique().tolist())
         if len(classes) < 2:
             raise TrainingDataError(
                 f"Single class in the {split} split of {window.describe()}: every one of its {counts[split]} rows "
-                f"has {LABEL}={classes}; a classifier needs both classes, so widen or move the window"
+                f"has {training.label}={classes}; a classifier needs two classes, so widen or move the window"
             )

@@ -1,9 +1,8 @@
-"""Held-out evaluation: probability metrics, the heuristic baseline, curves, calibration and importance.
+"""Held-out evaluation: probability metrics of the model and the use case's business baseline, curves, importance.
 
-The baseline is what a dispatcher could do without a model: score each flight by its carrier's trailing
-7-day delay rate as known at prediction time (`carrier_delay_rate_7d`), falling back to the training
-positive rate when the carrier has no recent outcome. Every run reports the same metrics for both, and the
-lift (model minus baseline), so a model that merely matches the heuristic is visible at once.
+The baseline is the use case's (`ModelSpec.baseline`): what the business could do without a model. Every
+run reports the same metrics for both, and the lift (model minus baseline), so a model that merely matches
+the heuristic is visible at once.
 """
 
 from __future__ import annotations
@@ -17,7 +16,6 @@ if TYPE_CHECKING:
     import pandas as pd
     from sklearn.pipeline import Pipeline
 
-BASELINE_FEATURE = "carrier_delay_rate_7d"
 CALIBRATION_BINS = 10
 EPS = 1e-6
 
@@ -100,11 +98,6 @@ def score_metrics(y: np.ndarray, p: np.ndarray) -> Metrics:
     )
 
 
-def baseline_scores(frame: pd.DataFrame, fallback: float) -> np.ndarray:
-    """The heuristic score: trailing carrier delay rate at prediction time, else `fallback`."""
-    return frame[BASELINE_FEATURE].astype("float64").fillna(fallback).to_numpy()
-
-
 def evaluate(y: np.ndarray, model_p: np.ndarray, baseline_p: np.ndarray) -> Evaluation:
     """Model and baseline metrics on the same labels."""
     return Evaluation(score_metrics(y, model_p), score_metrics(y, baseline_p))
@@ -136,7 +129,7 @@ def plot_curves(y: np.ndarray, scores: dict[str, np.ndarray], folder: Path) -> l
                 observed, predicted = calibration_curve(y, p, n_bins=CALIBRATION_BINS, strategy="quantile")
                 ax.plot(predicted, observed, marker="o", label=label)
                 ax.plot([0, 1], [0, 1], linestyle=":", color="grey")
-                ax.set(xlabel="mean predicted P(delayed)", ylabel="observed delay rate")
+                ax.set(xlabel="mean predicted probability", ylabel="observed positive rate")
         ax.set_title(title or "Calibration (quantile bins)")
         ax.legend(loc="best")
         fig.tight_layout()

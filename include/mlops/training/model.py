@@ -1,8 +1,8 @@
-"""The classifier and its restricted tuning: a small fixed search space, a budget from config, fixed seeds.
+"""Restricted tuning of a use case's estimator: its small fixed search space, a budget from config, fixed seeds.
 
-Automated retraining should not wander: the search space is 16 points around robust defaults, trials are
+Automated retraining should not wander: the search space is a few points around robust defaults, trials are
 drawn from it in a seeded order, and tuning stops after `trials` fits or once `timeout_seconds` have
-passed (at least one trial always runs). Each trial fits up to `MAX_ITER` boosting rounds on the train
+passed (at least one trial always runs). Each trial fits up to the model spec's `max_iter` boosting rounds on the train
 split and picks its number of rounds where the validation log loss is lowest (early stopping on the
 time-based validation days, not on a random subset). The final model is refit on train + validation
 with the best trial's parameters and rounds. With the same data, seed and trial count the result is
@@ -17,30 +17,15 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, get_args
 
 from mlops.config import TrainingSettings
-from mlops.features.registry import model_features
 
 if TYPE_CHECKING:
     import numpy as np
     import pandas as pd
     from sklearn.pipeline import Pipeline
 
-CATEGORICAL = ("carrier", "origin", "dest")
-MAX_ITER = 300
-SEARCH_SPACE: dict[str, tuple[Any, ...]] = {
-    "learning_rate": (0.05, 0.1),
-    "max_leaf_nodes": (15, 31),
-    "min_samples_leaf": (20, 80),
-    "l2_regularization": (0.0, 1.0),
-}
+    from mlops.usecase import UseCase
+
 MODEL_FAMILIES: tuple[str, ...] = get_args(TrainingSettings.model_fields["model_family"].annotation)
-# Types outside skops' default trust list that the fitted pipeline holds, named so loading stays safe:
-# the fitted trees, and the passthrough step (partial(check_array)) of the classifier's internal
-# categorical preprocessor.
-SKOPS_TRUSTED_TYPES = (
-    "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",
-    "functools.partial",
-    "sklearn.utils.validation.check_array",
-)
 
 
 @dataclass(frozen=True)
@@ -78,21 +63,26 @@ class TuningResult:
         return min(self.trials, key=lambda t: t.validation_log_loss)
 
 
-def feature_columns() -> list[str]:
-    """Model inputs in registry order."""
-    return list(model_features())
+def feature_columns(usecase: UseCase) -> list[str]:
+    """Model inputs of the use case, in catalog order."""
+    return list(usecase.features.model_features())
 
 
-def model_inputs(frame: pd.DataFrame) -> pd.DataFrame:
+def input_types(usecase: UseCase) -> dict[str, str]:
+    """Signature type of each model input: `string` for the model spec's categoricals, else `double`."""
+    return {c: "string" if c in usecase.model.categorical else "double" for c in feature_columns(usecase)}
+
+
+def model_inputs(frame: pd.DataFrame, usecase: UseCase) -> pd.DataFrame:
     """The model's input columns: categoricals as strings (None when missing), everything else float64.
 
     Casting numbers to float keeps the logged signature stable when a batch happens to have no nulls.
     """
-    columns = feature_columns()
+    columns = feature_columns(usecase)
     missing = [c for c in columns if c not in frame.columns]
     if missing:
         raise ValueError(f"Model inputs lack columns {missing}; got {list(frame.columns)}")
-    return model_input_frame(frame, columns, {c: "string" if c in CATEGORICAL else "double" for c in columns})
+    return model_input_frame(frame, columns, input_types(usecase))
 
 
 def model_input_frame(frame: pd.DataFrame, columns: list[str], types: dict[str, str]) -> pd.DataFrame:
@@ -109,34 +99,20 @@ def model_input_frame(frame: pd.DataFrame, columns: list[str], types: dict[str, 
     return out
 
 
-def build_pipeline(params: dict[str, Any], *, max_iter: int, seed: int) -> Pipeline:
-    """Ordinal-encode the categoricals (unknown -> missing), then a HistGradientBoostingClassifier."""
-    import numpy as np
-    from sklearn.compose import ColumnTransformer
-    from sklearn.ensemble import HistGradientBoostingClassifier
-    from sklearn.pipeline import Pipeline
-    from sklearn.preprocessing import OrdinalEncoder
-
-    encoder = OrdinalEncoder(
-        handle_unknown="use_encoded_value", unknown_value=np.nan, encoded_missing_value=np.nan, dtype=np.float64
+def build_estimator(usecase: UseCase, params: dict[str, Any], *, max_iter: int, seed: int) -> Pipeline:
+    """The use case's unfitted estimator for one point of its search space."""
+    spec = usecase.model
+    return spec.build_estimator(
+        params, max_iter=max_iter, seed=seed, features=feature_columns(usecase), categorical=spec.categorical
     )
-    numeric = [c for c in feature_columns() if c not in CATEGORICAL]
-    columns = ColumnTransformer([("categorical", encoder, list(CATEGORICAL)), ("numeric", "passthrough", numeric)])
-    classifier = HistGradientBoostingClassifier(
-        max_iter=max_iter,
-        early_stopping=False,
-        categorical_features=list(range(len(CATEGORICAL))),  # the transformer puts categoricals first
-        random_state=seed,
-        **params,
-    )
-    return Pipeline([("columns", columns), ("classifier", classifier)])
 
 
-def candidate_params(trials: int, seed: int) -> list[dict[str, Any]]:
+def candidate_params(search_space: dict[str, tuple[Any, ...]], trials: int, seed: int) -> list[dict[str, Any]]:
     """The first `trials` points of the search space in a seeded order."""
     import numpy as np
 
-    grid = [dict(zip(SEARCH_SPACE, values, strict=True)) for values in itertools.product(*SEARCH_SPACE.values())]
+    space = dict(search_space)
+    grid = [dict(zip(space, values, strict=True)) for values in itertools.product(*space.values())]
     order = np.random.default_rng(seed).permutation(len(grid))
     return [grid[i] for i in order[: min(trials, len(grid))]]
 
@@ -156,27 +132,31 @@ def _best_rounds(pipeline: Pipeline, x_valid: pd.DataFrame, y_valid: np.ndarray)
     return best + 1, losses[best]
 
 
-def tune(train: pd.DataFrame, validation: pd.DataFrame, label: str, budget: TuningBudget, seed: int) -> TuningResult:
+def tune(
+    usecase: UseCase, train: pd.DataFrame, validation: pd.DataFrame, budget: TuningBudget, seed: int
+) -> TuningResult:
     """Fit each candidate on `train`, score it on `validation`, within the budget."""
-    x_train, y_train = model_inputs(train), train[label].to_numpy()
-    x_valid, y_valid = model_inputs(validation), validation[label].to_numpy()
+    label = usecase.labels.column
+    x_train, y_train = model_inputs(train, usecase), train[label].to_numpy()
+    x_valid, y_valid = model_inputs(validation, usecase), validation[label].to_numpy()
     started, trials, timed_out = time.monotonic(), [], False
-    for params in candidate_params(budget.trials, seed):
+    for params in candidate_params(dict(usecase.model.search_space), budget.trials, seed):
         if trials and time.monotonic() - started >= budget.timeout_seconds:
             timed_out = True
             break
         begin = time.monotonic()
-        pipeline = build_pipeline(params, max_iter=MAX_ITER, seed=seed).fit(x_train, y_train)
+        pipeline = build_estimator(usecase, params, max_iter=usecase.model.max_iter, seed=seed).fit(x_train, y_train)
         n_iter, loss = _best_rounds(pipeline, x_valid, y_valid)
         trials.append(Trial(params, n_iter, loss, time.monotonic() - begin))
     return TuningResult(tuple(trials), timed_out)
 
 
-def fit_final(frame: pd.DataFrame, label: str, best: Trial, seed: int) -> Pipeline:
+def fit_final(usecase: UseCase, frame: pd.DataFrame, best: Trial, seed: int) -> Pipeline:
     """Refit the best trial on `frame` (train + validation) with its early-stopped number of rounds."""
-    return build_pipeline(best.params, max_iter=best.n_iter, seed=seed).fit(model_inputs(frame), frame[label])
+    estimator = build_estimator(usecase, best.params, max_iter=best.n_iter, seed=seed)
+    return estimator.fit(model_inputs(frame, usecase), frame[usecase.labels.column])
 
 
-def predict_proba(model: Pipeline, frame: pd.DataFrame) -> np.ndarray:
-    """P(delayed) for each row of `frame`."""
-    return model.predict_proba(model_inputs(frame))[:, 1]
+def predict_proba(usecase: UseCase, model: Pipeline, frame: pd.DataFrame) -> np.ndarray:
+    """P(positive class) for each row of `frame`."""
+    return model.predict_proba(model_inputs(frame, usecase))[:, 1]

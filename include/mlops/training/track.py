@@ -13,8 +13,9 @@ from typing import TYPE_CHECKING, Any
 
 from mlops.config import PROJECT_ROOT
 from mlops.lakehouse import WriterId
-from mlops.training.dataset import LABEL, TrainingSet
-from mlops.training.model import SKOPS_TRUSTED_TYPES, model_inputs
+from mlops.training.dataset import TrainingSet
+from mlops.training.model import model_inputs
+from mlops.usecase.contract import ENTITY_DATE
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -26,6 +27,7 @@ if TYPE_CHECKING:
     from mlops.lakehouse import Lakehouse, WriteResult
     from mlops.training.evaluate import Evaluation
     from mlops.training.model import TuningResult
+    from mlops.usecase import UseCase
 
 log = logging.getLogger(__name__)
 
@@ -64,7 +66,10 @@ def run_tags(settings: Settings, training: TrainingSet, who: RunIdentity, code: 
         "mlops.cutoff": window.cutoff.isoformat(),
         "airflow.dag_id": who.dag_id or "",
         "airflow.run_id": who.run_id or "",
-        "mlflow.note.content": f"Flight-delay model for {settings.env}, trained on {window.describe()} ({who.reason}).",
+        "mlflow.note.content": (
+            f"{training.usecase.name} model for {settings.env}, trained on {window.describe()} ({who.reason}). "
+            f"{training.usecase.description}"
+        ),
     }
 
 
@@ -74,12 +79,12 @@ def log_datasets(training: TrainingSet) -> None:
     from mlflow.data.delta_dataset_source import DeltaDatasetSource
     from mlflow.data.meta_dataset import MetaDataset
 
-    schedule = next(s for s in training.sources if s.table == "features.flight_schedule")
+    schedule = next(s for s in training.sources if s.table == training.usecase.entity.table)
     entity_source = DeltaDatasetSource(path=schedule.uri, delta_table_version=schedule.version)
     datasets, contexts, tags = [], [], []
     for split in ("train", "validation", "test"):
-        rows = training.part(split).drop(columns=["flight_date", "split"])
-        datasets.append(mlflow.data.from_pandas(rows, source=entity_source, targets=LABEL, name=split))
+        rows = training.part(split).drop(columns=[ENTITY_DATE, "split"])
+        datasets.append(mlflow.data.from_pandas(rows, source=entity_source, targets=training.label, name=split))
         contexts.append("training" if split == "train" else split)
         tags.append({"window": training.window.describe()})
     for source in training.sources:
@@ -107,7 +112,7 @@ def log_evaluation_artifacts(
     mlflow.log_table(trials, artifact_file="tuning/trials.json")
 
 
-def log_model(model: Pipeline, sample: pd.DataFrame) -> ModelInfo:
+def log_model(model: Pipeline, sample: pd.DataFrame, usecase: UseCase) -> ModelInfo:
     """The pipeline as an MLflow model whose pyfunc returns class probabilities; skops-serialised."""
     import mlflow
     import mlflow.sklearn
@@ -115,7 +120,7 @@ def log_model(model: Pipeline, sample: pd.DataFrame) -> ModelInfo:
     import skops
     from mlflow.models import infer_signature
 
-    example = model_inputs(sample.head(5))
+    example = model_inputs(sample.head(5), usecase)
     signature = infer_signature(example, model.predict_proba(example))
     requirements = [
         f"mlflow=={mlflow.__version__}",
@@ -129,7 +134,7 @@ def log_model(model: Pipeline, sample: pd.DataFrame) -> ModelInfo:
         input_example=example,
         pyfunc_predict_fn="predict_proba",
         serialization_format="skops",
-        skops_trusted_types=list(SKOPS_TRUSTED_TYPES),
+        skops_trusted_types=list(usecase.model.skops_trusted_types),  # named by the model spec: loading stays safe
         pip_requirements=requirements,
     )
 
@@ -151,7 +156,8 @@ def register_version(
     }
     version = mlflow.register_model(model_uri, name, tags=version_tags)
     description = (
-        f"Trained on flights {training.window.describe()} ({tags.get('mlops.reason', 'manual')}, "
+        f"Trained on {training.usecase.entity.noun}s {training.window.describe()} "
+        f"({tags.get('mlops.reason', 'manual')}, "
         f"run {run_id}). Held-out ROC AUC {evaluation.model.roc_auc:.4f} vs baseline "
         f"{evaluation.baseline.roc_auc:.4f} (lift {evaluation.roc_auc_lift:+.4f}), "
         f"log loss {evaluation.model.log_loss:.4f}. No alias: model_promotion decides."

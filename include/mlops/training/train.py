@@ -14,7 +14,7 @@ from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from mlops.training.dataset import LABEL, TrainingSet, TrainingWindow, build_training_set, check_training_set
+from mlops.training.dataset import TrainingSet, TrainingWindow, build_training_set, check_training_set
 from mlops.training.model import MODEL_FAMILIES, TuningBudget, TuningResult, fit_final, predict_proba, tune
 from mlops.training.track import RunIdentity
 
@@ -108,17 +108,17 @@ def fit_and_evaluate(training: TrainingSet, budget: TuningBudget, seed: int, n_t
 
 
 def _fit_and_evaluate(training: TrainingSet, budget: TuningBudget, seed: int) -> FittedModel:
-    from mlops.training.evaluate import baseline_scores, evaluate, feature_importance
+    from mlops.training.evaluate import evaluate, feature_importance
     from mlops.training.model import model_inputs
 
-    started = time.monotonic()
+    started, usecase = time.monotonic(), training.usecase
     train, validation, test = (training.part(s) for s in ("train", "validation", "test"))
-    tuning = tune(train, validation, LABEL, budget, seed)
-    model = fit_final(training.frame[training.frame["split"] != "test"], LABEL, tuning.best, seed)
-    y = test[LABEL].to_numpy()
-    scores = {"model": predict_proba(model, test), "baseline": baseline_scores(test, float(train[LABEL].mean()))}
+    tuning = tune(usecase, train, validation, budget, seed)
+    model = fit_final(usecase, training.frame[training.frame["split"] != "test"], tuning.best, seed)
+    y = test[training.label].to_numpy()
+    scores = {"model": predict_proba(usecase, model, test), "baseline": usecase.model.baseline(test, train)}
     evaluation = evaluate(y, scores["model"], scores["baseline"])
-    importance = feature_importance(model, model_inputs(test).reset_index(drop=True), y, seed=seed)
+    importance = feature_importance(model, model_inputs(test, usecase).reset_index(drop=True), y, seed=seed)
     return FittedModel(model, tuning, evaluation, scores, importance, time.monotonic() - started)
 
 
@@ -176,10 +176,10 @@ def log_and_register(
         for step, trial in enumerate(fitted.tuning.trials):
             mlflow.log_metric("trial_validation_log_loss", trial.validation_log_loss, step=step)
         log_datasets(training)
-        y = training.part("test")[LABEL].to_numpy()
+        y = training.part("test")[training.label].to_numpy()
         plots = plot_curves(y, fitted.test_scores, Path(scratch))
         log_evaluation_artifacts(fitted.evaluation, fitted.tuning, plots, fitted.importance)
-        info = log_model(fitted.model, training.part("test"))
+        info = log_model(fitted.model, training.part("test"), training.usecase)
         reference = _reference_profile(settings, training, fitted)
         log_reference(reference)
         version = register_version(settings, info.model_uri, run.info.run_id, training, fitted.evaluation, tags)
@@ -203,10 +203,10 @@ def _reference_profile(settings: Settings, training: TrainingSet, fitted: Fitted
     from mlops.monitoring.reference import build_reference
     from mlops.training.model import feature_columns, model_inputs
 
-    inputs = model_inputs(training.frame)
+    inputs = model_inputs(training.frame, training.usecase)
     probabilities = fitted.model.predict_proba(inputs)[:, 1]
     source = f"training set {training.window.describe()}, {len(inputs):,} rows"
-    return build_reference(settings, inputs, probabilities, feature_columns(), source)
+    return build_reference(settings, inputs, probabilities, feature_columns(training.usecase), source)
 
 
 def _params(

@@ -10,9 +10,11 @@ from collections.abc import Sequence
 from datetime import date
 from typing import TYPE_CHECKING, Any
 
-from airflow.sdk import BaseOperator, Context
+from airflow.sdk import Context
 
+from mlops.usecase.contract import ENTITY_DATE
 from mlops_airflow.common import DEFAULT_SPARK_CONN_ID, emit_asset_metadata, run_days, spark_for_task
+from mlops_airflow.hooks import UseCaseOperator
 
 if TYPE_CHECKING:
     from mlops.config import Settings
@@ -35,14 +37,6 @@ def _parse_day(value: Any, name: str = "date") -> date:
         raise AirflowFailException(f"{name} must be a date YYYY-MM-DD, got {value!r}") from None
 
 
-def _env() -> tuple[Settings, Lakehouse]:
-    from mlops.config import load_settings
-    from mlops.lakehouse import Lakehouse
-
-    settings = load_settings()
-    return settings, Lakehouse.from_settings(settings)
-
-
 def _pinned(settings: Settings, version: Any) -> ScoringModel:
     """The pinned version as a ScoringModel (registry lookup of its run id)."""
     from airflow.sdk.exceptions import AirflowFailException
@@ -60,11 +54,11 @@ def _pinned(settings: Settings, version: Any) -> ScoringModel:
     return ScoringModel(mv.name, str(mv.version), mv.run_id, "pinned")
 
 
-class ResolveScoringModelOperator(BaseOperator):
+class ResolveScoringModelOperator(UseCaseOperator):
     """Choose the data date and pin the model version that scores it; the rest of the run uses this version.
 
     The date is `day` when given (a backfill or manual run), else the run's logical date, else (a run
-    started by a champion change has none) the latest date published in features.flight_schedule.
+    started by a champion change has none) the latest date published in the use case's entity table.
     `model_version` is `champion` (the alias now), `champion_of_the_time` (the champion for that data
     date, from monitoring.cd_decisions) or a version number. With no champion the task is skipped,
     and so is the rest of the run, with a message and a row in monitoring.inference_runs.
@@ -93,7 +87,7 @@ class ResolveScoringModelOperator(BaseOperator):
         from mlops.inference import NoModelError, record_run, resolve_model
         from mlops.registry import RegistryInputError
 
-        settings, lakehouse = _env()
+        settings, lakehouse = self.hook.settings, self.hook.lakehouse
         day = self._day(lakehouse)
         count = len(run_days(day, self.days))
         selector = "champion" if _empty(self.model_version) else str(self.model_version)
@@ -102,7 +96,7 @@ class ResolveScoringModelOperator(BaseOperator):
         except NoModelError as exc:
             message = f"Skipping batch inference for {day}: {exc}"
             row = {
-                "flight_date": day,
+                ENTITY_DATE: day,
                 "outcome": "no_model",
                 "message": message,
                 "model_name": settings.mlflow.model_name,
@@ -119,24 +113,24 @@ class ResolveScoringModelOperator(BaseOperator):
 
     def _day(self, lakehouse: Lakehouse) -> date:
         from mlops.inference import FeaturesNotReadyError
-        from mlops.training import TrainingDataError, default_window_end
+        from mlops.training import TrainingDataError, latest_entity_date
 
         if not _empty(self.day):
             return _parse_day(self.day)
         try:
-            latest = default_window_end(lakehouse)
+            latest = latest_entity_date(lakehouse, self.hook.usecase)
         except TrainingDataError as exc:
             raise FeaturesNotReadyError(str(exc)) from exc
         self.log.info("No logical date (a run started by a champion change): scoring the latest date %s", latest)
         return latest
 
 
-class BuildScoringSetOperator(BaseOperator):
-    """Stage each date's scheduled flights with point-in-time features in staging.scoring_set (Spark).
+class BuildScoringSetOperator(UseCaseOperator):
+    """Stage each date's entities with point-in-time features in staging.scoring_set (Spark).
 
     Skips the rest of the run, recording why in monitoring.inference_runs, when the pinned version
-    already published every date of the run (a rerun changes nothing) or when they have no scheduled
-    flights. Fails (and retries) when a date's features are not published yet.
+    already published every date of the run (a rerun changes nothing) or when they have no entities.
+    Fails (and retries) when a date's features are not published yet.
     """
 
     template_fields: Sequence[str] = ("day", "days", "model_version")
@@ -159,14 +153,14 @@ class BuildScoringSetOperator(BaseOperator):
 
         from mlops.inference import SCORING_SET, already_published, build_scoring_set, check_features_ready, record_run
 
-        settings, lakehouse = _env()
+        settings, lakehouse = self.hook.settings, self.hook.lakehouse
         dates, model = run_days(self.day, self.days), _pinned(settings, self.model_version)
-        check_features_ready(lakehouse, dates[-1])
+        check_features_ready(lakehouse, self.hook.usecase, dates[-1])
         todo = [day for day in dates if not already_published(lakehouse, day, model.version)]
         if not todo:
             message = f"{_span(dates)} already scored by {model.name} v{model.version}: nothing to do"
             for day in dates:
-                row = {"flight_date": day, "model_name": model.name, "model_version": model.version}
+                row = {ENTITY_DATE: day, "model_name": model.name, "model_version": model.version}
                 record_run(lakehouse, {**row, "outcome": "already_scored", "message": message}, context["run_id"])
             raise AirflowSkipException(message)
         spark = spark_for_task(settings, self.spark_conn_id, f"{self.dag_id}.{self.task_id}")
@@ -178,9 +172,10 @@ class BuildScoringSetOperator(BaseOperator):
                 "Staged %d rows in %s for %s; PIT matches per table: %s", staged.rows, SCORING_SET, day, staged.pit
             )
         if not any(rows.values()):
-            message = f"No scheduled flights on {_span(dates)} in features.flight_schedule: nothing to score"
+            usecase = self.hook.usecase
+            message = f"No {usecase.entity.noun}s on {_span(dates)} in {usecase.entity.table}: nothing to score"
             for day in dates:
-                row = {"flight_date": day, "model_name": model.name, "model_version": model.version, "rows": 0}
+                row = {ENTITY_DATE: day, "model_name": model.name, "model_version": model.version, "rows": 0}
                 record_run(lakehouse, {**row, "outcome": "empty", "message": message}, context["run_id"])
             raise AirflowSkipException(message + " (recorded in monitoring.inference_runs)")
         summary = staged.summary() if len(dates) == 1 else {"rows": sum(rows.values()), "rows_per_date": rows}
@@ -191,7 +186,7 @@ def _span(dates: list[date]) -> str:
     return str(dates[0]) if len(dates) == 1 else f"{dates[0]}..{dates[-1]}"
 
 
-class BatchScoreOperator(BaseOperator):
+class BatchScoreOperator(UseCaseOperator):
     """Score the staged scoring set with the pinned model version into staging.predictions.
 
     Engine: `engine` when given, else `inference.engine` from config (`auto` picks arrow below
@@ -221,11 +216,11 @@ class BatchScoreOperator(BaseOperator):
 
         from mlops.inference import ENGINES, SCORING_SET, ScoreRequest, SignatureMismatchError, choose_engine, score
 
-        settings, lakehouse = _env()
+        settings, lakehouse = self.hook.settings, self.hook.lakehouse
         model = _pinned(settings, self.model_version)
         results = []
         for day in run_days(self.day, self.days):
-            rows = lakehouse.read(SCORING_SET, columns=["flight_date"], filters=[("flight_date", "=", day)]).num_rows
+            rows = lakehouse.read(SCORING_SET, columns=[ENTITY_DATE], filters=[(ENTITY_DATE, "=", day)]).num_rows
             if rows == 0:
                 self.log.info("No staged rows for %s: nothing to score", day)
                 continue
@@ -258,7 +253,7 @@ class BatchScoreOperator(BaseOperator):
         }
 
 
-class PublishPredictionsOperator(BaseOperator):
+class PublishPredictionsOperator(UseCaseOperator):
     """Append the validated predictions to gold.predictions and monitoring.inference_log, once per (date, version).
 
     Records the run in monitoring.inference_runs and attaches (table, version, rows, model version) to
@@ -285,15 +280,15 @@ class PublishPredictionsOperator(BaseOperator):
     def execute(self, context: Context) -> dict[str, Any]:
         from mlops.inference import publish, record_run
 
-        settings, lakehouse = _env()
+        settings, lakehouse = self.hook.settings, self.hook.lakehouse
         model = _pinned(settings, self.model_version)
         scored = context["ti"].xcom_pull(task_ids=self.score_task_id) or {}
         summaries = []
         for day in run_days(self.day, self.days):
-            published = publish(lakehouse, day, model.version)
+            published = publish(lakehouse, self.hook.usecase, day, model.version)
             rows = published.predictions.rows
             row = {
-                "flight_date": day,
+                ENTITY_DATE: day,
                 "outcome": "already_scored" if published.predictions.skipped else "scored",
                 "message": "already published" if published.predictions.skipped else f"{rows} predictions appended",
                 "model_name": model.name,

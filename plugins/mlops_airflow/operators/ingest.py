@@ -5,20 +5,21 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from airflow.sdk import BaseOperator, Context
+from airflow.sdk import Context
 from airflow.sdk.exceptions import AirflowFailException
 
 from mlops_airflow.common import emit_asset_metadata, run_days
+from mlops_airflow.hooks import UseCaseOperator
 
 
-class IngestLandingOperator(BaseOperator):
+class IngestLandingOperator(UseCaseOperator):
     """Read `landing/<dataset>/date=<day>/`, validate it, append to `bronze.<dataset>`.
 
     The write carries a Delta application transaction (`ingest/<dataset>/<day>`), so a retried or
     re-run task stores nothing twice. A bad file is quarantined and fails the task without retries.
 
     Args:
-        dataset: landing dataset (flights, weather, planes), templated.
+        dataset: one of the use case's landing datasets, templated.
         day: data date, templated (default `{{ ds }}`).
         days: how many data dates from `day` the run covers (templated; default 1), ingested in order,
             each with its own application transaction.
@@ -34,12 +35,10 @@ class IngestLandingOperator(BaseOperator):
         self.days = days
 
     def execute(self, context: Context) -> dict[str, Any]:
-        from mlops.config import load_settings
         from mlops.ingestion import IngestionError, ingest_day
-        from mlops.lakehouse import Lakehouse
 
-        settings = load_settings()
-        lakehouse = Lakehouse.from_settings(settings)
+        settings = self.hook.settings
+        lakehouse = self.hook.lakehouse
         results = []
         for day in run_days(self.day, self.days):
             try:

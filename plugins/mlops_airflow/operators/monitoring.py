@@ -7,12 +7,13 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from airflow.sdk import BaseOperator, Context
+from airflow.sdk import Context
 
 from mlops_airflow.common import emit_asset_metadata
+from mlops_airflow.hooks import UseCaseOperator
 
 
-class MonitorModelOperator(BaseOperator):
+class MonitorModelOperator(UseCaseOperator):
     """Drift, late-label performance and signals for one day (`mlops.monitoring.job.run_monitoring`), then the report.
 
     The rows are validated by GX gates before they are appended (a refusal fails without retries and
@@ -31,14 +32,12 @@ class MonitorModelOperator(BaseOperator):
     def execute(self, context: Context) -> dict[str, Any]:
         from airflow.sdk.exceptions import AirflowFailException
 
-        from mlops.config import load_settings
-        from mlops.lakehouse import Lakehouse
         from mlops.monitoring.job import describe, run_monitoring
         from mlops.quality.pipeline_gates import GateFailedError
 
-        settings = load_settings()
+        settings = self.hook.settings
         lakehouse, day, version = (
-            Lakehouse.from_settings(settings),
+            self.hook.lakehouse,
             date.fromisoformat(str(self.day)[:10]),
             str(self.model_version),
         )
@@ -57,7 +56,6 @@ class MonitorModelOperator(BaseOperator):
         return summary
 
     def _report(self, settings: Any, result: Any) -> Path:
-        from mlflow import MlflowClient
 
         from mlops.monitoring.report import write_report
         from mlops.registry import get_version
@@ -65,14 +63,14 @@ class MonitorModelOperator(BaseOperator):
         name = f"drift_{result.day}_v{result.model_version}.html"
         path = write_report(result, Path(settings.lakehouse.reports_root) / "_reports" / "drift" / name)
         self.log.info("Drift report: %s", path.resolve().as_uri())
-        client = MlflowClient(tracking_uri=settings.mlflow.tracking_uri)
+        client = self.hook.mlflow
         run_id = get_version(client, result.model_name, result.model_version).run_id
         client.log_artifact(run_id, str(path), artifact_path=f"monitoring/{result.day}")
         self.log.info("Logged to MLflow: runs:/%s/monitoring/%s/%s", run_id, result.day, name)
         return path
 
 
-class RetrainingGuardrailsOperator(BaseOperator):
+class RetrainingGuardrailsOperator(UseCaseOperator):
     """Decide whether the open drift signals may start `model_training` (`mlops.monitoring.retraining.decide`).
 
     Allowed: returns the decision with model_training's conf (reason, window). Not allowed: the signals
@@ -89,12 +87,10 @@ class RetrainingGuardrailsOperator(BaseOperator):
     def execute(self, context: Context) -> dict[str, Any]:
         from airflow.sdk.exceptions import AirflowSkipException
 
-        from mlops.config import load_settings
-        from mlops.lakehouse import Lakehouse
         from mlops.monitoring.retraining import close_signals, decide, open_signals
 
-        settings = load_settings()
-        lakehouse = Lakehouse.from_settings(settings)
+        settings = self.hook.settings
+        lakehouse = self.hook.lakehouse
         ids = set(self.signal_ids or [])
         signals = open_signals(lakehouse, settings.mlflow.model_name, tuple(settings.retraining.signal_kinds))
         signals = signals[signals["signal_id"].isin(ids)] if len(signals) else signals
@@ -109,7 +105,7 @@ class RetrainingGuardrailsOperator(BaseOperator):
         return decision.summary()
 
 
-class CloseSignalsOperator(BaseOperator):
+class CloseSignalsOperator(UseCaseOperator):
     """Mark the signals consumed by the triggered training run (id from the trigger task's XCom)."""
 
     template_fields: Sequence[str] = ("signal_ids", "training_run_id", "decision")
@@ -120,14 +116,9 @@ class CloseSignalsOperator(BaseOperator):
         self.signal_ids, self.training_run_id, self.decision = signal_ids, training_run_id, decision
 
     def execute(self, context: Context) -> int:
-        from mlops.config import load_settings
-        from mlops.lakehouse import Lakehouse
         from mlops.monitoring.retraining import close_signals
 
-        settings = load_settings()
         ids = tuple(self.signal_ids or ())
-        changed = close_signals(
-            Lakehouse.from_settings(settings), ids, "consumed", str(self.decision), str(self.training_run_id)
-        )
+        changed = close_signals(self.hook.lakehouse, ids, "consumed", str(self.decision), str(self.training_run_id))
         self.log.info("Marked %d signal(s) consumed by model_training run %s", changed, self.training_run_id)
         return changed

@@ -5,13 +5,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from airflow.sdk import BaseOperator, Context
+from airflow.sdk import Context
 from airflow.sdk.exceptions import AirflowFailException
 
 from mlops_airflow.common import run_days
+from mlops_airflow.hooks import UseCaseOperator
 
 
-class QualityGateOperator(BaseOperator):
+class QualityGateOperator(UseCaseOperator):
     """Validate one batch with a named gate of `mlops.quality.pipeline_gates`.
 
     A refused batch fails the task without retries (retrying cannot fix bad data) after the full
@@ -49,12 +50,10 @@ class QualityGateOperator(BaseOperator):
         self.model_version = model_version
 
     def execute(self, context: Context) -> dict[str, Any]:
-        from mlops.config import load_settings
-        from mlops.lakehouse import Lakehouse
         from mlops.quality.pipeline_gates import GateFailedError, GateRequest, run_named_gate
 
-        settings = load_settings()
-        lakehouse = Lakehouse.from_settings(settings)
+        settings = self.hook.settings
+        lakehouse = self.hook.lakehouse
         version = None if self.model_version in (None, "", "None") else str(self.model_version)
         summaries = []
         dates = run_days(self.day, self.days)

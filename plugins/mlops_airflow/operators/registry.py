@@ -6,9 +6,10 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from airflow.providers.standard.operators.hitl import ApprovalOperator
-from airflow.sdk import BaseOperator, Context
+from airflow.sdk import Context
 
 from mlops_airflow.common import DEFAULT_SPARK_CONN_ID, emit_asset_metadata, spark_for_task
+from mlops_airflow.hooks import UseCaseHookMixin, UseCaseOperator
 
 if TYPE_CHECKING:
     from mlops.registry import Audit
@@ -44,7 +45,7 @@ def parse_versions(value: Any) -> list[str]:
     return sorted(found, key=int)
 
 
-class _RegistryOperator(BaseOperator):
+class _RegistryOperator(UseCaseOperator):
     template_fields: Sequence[str] = ("model_name", "version")
     ui_color = "#fde0dd"
 
@@ -53,11 +54,8 @@ class _RegistryOperator(BaseOperator):
         self.version, self.model_name = version, model_name
 
     def _setup(self) -> tuple[Any, Any, str]:
-        from mlflow import MlflowClient
 
-        from mlops.config import load_settings
-
-        settings = load_settings()
+        settings = self.hook.settings
         name = self.model_name or settings.mlflow.model_name
         if name != settings.mlflow.model_name:
             from airflow.sdk.exceptions import AirflowFailException
@@ -65,7 +63,7 @@ class _RegistryOperator(BaseOperator):
             raise AirflowFailException(
                 f"Refusing model {name!r}: this environment ({settings.env}) deploys {settings.mlflow.model_name!r}"
             )
-        return settings, MlflowClient(tracking_uri=settings.mlflow.tracking_uri), name
+        return settings, self.hook.mlflow, name
 
 
 class CheckComplianceOperator(_RegistryOperator):
@@ -86,14 +84,13 @@ class CheckComplianceOperator(_RegistryOperator):
 
         from airflow.sdk.exceptions import AirflowFailException
 
-        from mlops.lakehouse import Lakehouse
         from mlops.registry import RegistryInputError, append_decisions, compliance_rows, reject, set_challenger
         from mlops.registry.compliance import check_compliance
         from mlops.registry.evaluation import current_sample
         from mlops.registry.registry import get_version, record_tags
 
         settings, client, name = self._setup()
-        audit, lakehouse = audit_for(context, "compliance"), Lakehouse.from_settings(settings)
+        audit, lakehouse = audit_for(context, "compliance"), self.hook.lakehouse
         try:
             versions = parse_versions(self.version)
             for v in versions:
@@ -136,13 +133,12 @@ class CompareWithChampionOperator(_RegistryOperator):
     def execute(self, context: Context) -> dict[str, Any]:
         from airflow.sdk.exceptions import AirflowFailException
 
-        from mlops.lakehouse import Lakehouse
         from mlops.registry import RegistryInputError, append_decisions, comparison_rows, reject
         from mlops.registry.evaluation import ComparisonDataError, compare_with_champion
         from mlops.registry.registry import record_tags
 
         settings, client, name = self._setup()
-        audit, lakehouse = audit_for(context, "comparison"), Lakehouse.from_settings(settings)
+        audit, lakehouse = audit_for(context, "comparison"), self.hook.lakehouse
         spark = spark_for_task(settings, self.spark_conn_id, f"{self.dag_id}.{self.task_id}")
         version = str(self.version)
         try:
@@ -163,7 +159,7 @@ class CompareWithChampionOperator(_RegistryOperator):
         return result.summary()
 
 
-class AutoApproveOperator(BaseOperator):
+class AutoApproveOperator(UseCaseOperator):
     """Approval in dev and staging (promotion.approval=auto): approves by rule and records it."""
 
     template_fields: Sequence[str] = ("model_name", "version")
@@ -173,10 +169,12 @@ class AutoApproveOperator(BaseOperator):
         self.version, self.model_name = version, model_name
 
     def execute(self, context: Context) -> dict[str, Any]:
-        return record_approval(context, self.model_name, str(self.version), True, "rule promotion.approval=auto")
+        return record_approval(
+            context, self.usecase, self.model_name, str(self.version), True, "rule promotion.approval=auto"
+        )
 
 
-class PromotionApprovalOperator(ApprovalOperator):
+class PromotionApprovalOperator(UseCaseHookMixin, ApprovalOperator):
     """Human approval in prod (Airflow HITL): shows the comparison and the MLflow link; Reject or timeout
     (default option) rejects the version and skips promotion. The choice and who made it are recorded."""
 
@@ -188,17 +186,18 @@ class PromotionApprovalOperator(ApprovalOperator):
         version: Any,
         model_name: str | None = None,
         comparison_task_id: str = "compare_with_champion",
+        usecase: str | None = None,
         **kwargs: Any,
     ) -> None:
         kwargs.setdefault("defaults", ApprovalOperator.REJECT)
         kwargs.setdefault("subject", "Promote model version to champion?")
         super().__init__(**kwargs)
         self.version, self.model_name, self.comparison_task_id = version, model_name, comparison_task_id
+        self.usecase = usecase
 
     def execute(self, context: Context) -> Any:
-        from mlops.config import load_settings
 
-        settings = load_settings()
+        settings = self.hook.settings
         name = self.model_name or settings.mlflow.model_name
         summary = context["ti"].xcom_pull(task_ids=self.comparison_task_id) or {}
         self.subject = f"Promote {name} v{self.version} to champion?"
@@ -214,7 +213,7 @@ class PromotionApprovalOperator(ApprovalOperator):
         user = event.get("responded_by_user") or {}
         who = user.get("name") or user.get("id") or ("timeout" if event.get("timedout") else "unknown")
         approved = chosen == self.APPROVE and not event.get("timedout")
-        decision = record_approval(context, self.model_name, str(self.version), approved, f"user {who}")
+        decision = record_approval(context, self.usecase, self.model_name, str(self.version), approved, f"user {who}")
         payload = super().execute_complete(context, event)
         return {**payload, **decision}
 
@@ -225,21 +224,21 @@ def mlflow_version_link(tracking_uri: str, model_name: str, version: str) -> str
     return f"{base}/#/models/{model_name}/versions/{version}"
 
 
-def record_approval(context: Context, model_name: str | None, version: str, approved: bool, who: str) -> dict[str, Any]:
+def record_approval(
+    context: Context, usecase: str | None, model_name: str | None, version: str, approved: bool, who: str
+) -> dict[str, Any]:
     """Tag the decision, append its audit row, and reject the version when not approved."""
-    from mlflow import MlflowClient
-
-    from mlops.config import load_settings
-    from mlops.lakehouse import Lakehouse
     from mlops.registry import DecisionRow, append_decisions, reject
     from mlops.registry.registry import record_tags
+    from mlops_airflow.hooks import MlopsHook
 
-    settings = load_settings()
+    hook = MlopsHook(usecase)
+    settings = hook.settings
     name = model_name or settings.mlflow.model_name
-    client, audit = MlflowClient(tracking_uri=settings.mlflow.tracking_uri), audit_for(context, who)
+    client, audit = hook.mlflow, audit_for(context, who)
     outcome = "approved" if approved else "rejected"
     row = DecisionRow(name, version, "approval", settings.promotion.approval, outcome, f"{outcome} by {who}")
-    append_decisions(Lakehouse.from_settings(settings), [row], audit, f"approval/{version}")
+    append_decisions(hook.lakehouse, [row], audit, f"approval/{version}")
     tags = {"cd.approval": outcome, "cd.approved_by" if approved else "cd.rejected_by": who}
     record_tags(client, name, version, tags, audit.line(f"Promotion {outcome} by {who}."))
     if not approved:
@@ -260,13 +259,12 @@ class PromoteModelOperator(_RegistryOperator):
     def execute(self, context: Context) -> dict[str, Any]:
         from airflow.sdk.exceptions import AirflowFailException
 
-        from mlops.lakehouse import Lakehouse
         from mlops.registry import DecisionRow, PromotionRaceError, RegistryInputError, append_decisions, promote
 
         settings, client, name = self._setup()
         audit = audit_for(context, self.approved_by or "model_promotion")
         expected = None if str(self.expected_champion) in ("", "None") else str(self.expected_champion)
-        version, lakehouse = str(self.version), Lakehouse.from_settings(settings)
+        version, lakehouse = str(self.version), self.hook.lakehouse
         try:
             done = promote(client, name, version, expected, audit)
         except (RegistryInputError, PromotionRaceError) as exc:
@@ -290,7 +288,6 @@ class RollbackModelOperator(_RegistryOperator):
     def execute(self, context: Context) -> dict[str, Any]:
         from airflow.sdk.exceptions import AirflowFailException
 
-        from mlops.lakehouse import Lakehouse
         from mlops.registry import DecisionRow, RegistryInputError, append_decisions, rollback
 
         settings, client, name = self._setup()
@@ -302,6 +299,6 @@ class RollbackModelOperator(_RegistryOperator):
         detail = f"champion v{done.version}, was v{done.previous_champion}"
         row = DecisionRow(name, done.version, "rollback", "champion", done.outcome, detail, None, None,
                           done.previous_champion)  # fmt: skip
-        append_decisions(Lakehouse.from_settings(settings), [row], audit, f"rollback/{done.version}")
+        append_decisions(self.hook.lakehouse, [row], audit, f"rollback/{done.version}")
         emit_asset_metadata(context, self.outlets, done.summary())
         return done.summary()

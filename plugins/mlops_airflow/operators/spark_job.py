@@ -5,12 +5,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from airflow.sdk import BaseOperator, Context
+from airflow.sdk import Context
 
 from mlops_airflow.common import DEFAULT_SPARK_CONN_ID, emit_asset_metadata, run_days, spark_for_task
+from mlops_airflow.hooks import UseCaseOperator
 
 
-class SparkDeltaJobOperator(BaseOperator):
+class SparkDeltaJobOperator(UseCaseOperator):
     """Run job `job` of `mlops.jobs` for the data date, then report what it wrote.
 
     Spark runs in local mode unless the Airflow connection `spark_conn_id` names a cluster master
@@ -46,11 +47,9 @@ class SparkDeltaJobOperator(BaseOperator):
         self.spark_conn_id = spark_conn_id
 
     def execute(self, context: Context) -> dict[str, Any]:
-        from mlops.config import load_settings
         from mlops.jobs import JobContext, get_job, run_job
-        from mlops.lakehouse import Lakehouse
 
-        settings = load_settings()
+        settings = self.hook.settings
         dates = run_days(self.day, self.days)
         job = get_job(self.job)
         spark = None
@@ -58,7 +57,7 @@ class SparkDeltaJobOperator(BaseOperator):
             spark = spark_for_task(settings, self.spark_conn_id, f"{self.dag_id}.{self.task_id}")
         ctx = JobContext(
             settings=settings,
-            lakehouse=Lakehouse.from_settings(settings),
+            lakehouse=self.hook.lakehouse,
             day=dates[0],
             run_id=context["run_id"],
             spark=spark,

@@ -6,9 +6,10 @@ from collections.abc import Sequence
 from datetime import date
 from typing import Any
 
-from airflow.sdk import BaseOperator, Context
+from airflow.sdk import Context
 
 from mlops_airflow.common import DEFAULT_SPARK_CONN_ID, emit_asset_metadata, spark_for_task
+from mlops_airflow.hooks import UseCaseOperator
 
 
 def _optional_int(value: Any, name: str) -> int | None:
@@ -21,17 +22,17 @@ def _optional_int(value: Any, name: str) -> int | None:
         raise ValueError(f"{name} must be an integer, got {value!r}") from None
 
 
-class TrainModelOperator(BaseOperator):
+class TrainModelOperator(UseCaseOperator):
     """Train and register a new version of the environment's model (`mlops.training.train_model`).
 
     Every argument is templated and optional: empty means the environment's config value. Without
     `window_end` the window ends the day before the run's data interval end, capped at the latest date
-    in features.flight_schedule. Bad training data (missing table, empty window, one class, too few
+    in the use case's entity table. Bad training data (missing table, empty window, one class, too few
     rows) fails the task without retries and registers nothing. The summary (model name, version, run
     id, key metrics) goes to XCom and to every outlet asset's event.
 
     Args:
-        window_end: last flight date (YYYY-MM-DD) of the training window.
+        window_end: last entity date (YYYY-MM-DD) of the training window.
         window_days: window length in days (train + validation + test).
         tuning_trials: maximum tuning trials.
         tuning_timeout_seconds: tuning time budget.
@@ -74,12 +75,10 @@ class TrainModelOperator(BaseOperator):
     def execute(self, context: Context) -> dict[str, Any]:
         from airflow.sdk.exceptions import AirflowFailException
 
-        from mlops.config import load_settings
-        from mlops.lakehouse import Lakehouse
         from mlops.training import TrainingDataError, TrainingWindow, train_model
 
-        settings = load_settings()
-        lakehouse = Lakehouse.from_settings(settings)
+        settings = self.hook.settings
+        lakehouse = self.hook.lakehouse
         try:
             request = self._request(lakehouse, context)
             TrainingWindow.from_settings(settings, request.window_end, request.window_days)  # validate early
@@ -106,7 +105,7 @@ class TrainModelOperator(BaseOperator):
             except ValueError:
                 raise ValueError(f"window_end must be a date YYYY-MM-DD, got {self.window_end!r}") from None
         else:
-            end = default_window_end(lakehouse, context.get("data_interval_end"))
+            end = default_window_end(lakehouse, self.hook.usecase, context.get("data_interval_end"))
         return TrainingRequest(
             window_end=end,
             window_days=_optional_int(self.window_days, "window_days"),

@@ -6,13 +6,14 @@ from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from airflow.sdk import BaseSensorOperator, Context
+from airflow.sdk import Context
 from airflow.sdk.exceptions import AirflowSkipException
 
+from mlops_airflow.hooks import UseCaseSensor
 from mlops_airflow.triggers.drift import DriftSignalTrigger
 
 
-class DriftSignalSensor(BaseSensorOperator):
+class DriftSignalSensor(UseCaseSensor):
     """Return the ids of the open drift signals, waiting for one in the triggerer (no worker slot held).
 
     Looks once in the task; if nothing is open, defers to `DriftSignalTrigger`, which polls
@@ -28,13 +29,11 @@ class DriftSignalSensor(BaseSensorOperator):
         self.wait_hours = wait_hours
 
     def execute(self, context: Context) -> list[str]:
-        from mlops.config import load_settings
-        from mlops.lakehouse import Lakehouse
         from mlops.monitoring.retraining import open_signals
 
-        settings = load_settings()
+        settings = self.hook.settings
         cfg, name = settings.retraining, settings.mlflow.model_name
-        rows = open_signals(Lakehouse.from_settings(settings), name, tuple(cfg.signal_kinds))
+        rows = open_signals(self.hook.lakehouse, name, tuple(cfg.signal_kinds))
         if len(rows):
             self.log.info("Open drift signals for %s: %s", name, list(rows["signal_id"]))
             return [str(s) for s in rows["signal_id"]]

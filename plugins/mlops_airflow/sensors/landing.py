@@ -7,21 +7,22 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from airflow.sdk import BaseSensorOperator, Context
+from airflow.sdk import Context
 from airflow.sdk.exceptions import AirflowFailException
 
 from mlops_airflow.common import run_days
+from mlops_airflow.hooks import UseCaseSensor
 from mlops_airflow.triggers.landing import LandingFileTrigger
 
 
-class LandingFileSensor(BaseSensorOperator):
+class LandingFileSensor(UseCaseSensor):
     """Wait for `landing/<dataset>/date=<day>/<dataset>.csv`; fail naming the path after the timeout.
 
     The wait happens in the triggerer (deferrable), so no worker slot is held. The timeout and poke
     interval default to the environment's `quality.landing_timeout_minutes` / `landing_poke_seconds`.
 
     Args:
-        dataset: landing dataset name (flights, weather, planes).
+        dataset: one of the use case's landing datasets.
         day: data date, templated (default `{{ ds }}`).
         days: how many data dates from `day` the run covers (templated; default 1): the sensor waits
             for each date's file in turn, deferring on the first one missing.
@@ -49,10 +50,9 @@ class LandingFileSensor(BaseSensorOperator):
         self.wait_minutes = wait_minutes
 
     def execute(self, context: Context) -> str:
-        from mlops.config import load_settings
-        from mlops.sources import landing_path
+        from mlops.landing import landing_path
 
-        settings = load_settings()
+        settings = self.hook.settings
         paths = [landing_path(settings, self.dataset, day) for day in run_days(self.day, self.days)]
         missing = [p for p in paths if not p.is_file()]
         if not missing:

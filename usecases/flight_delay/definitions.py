@@ -26,7 +26,7 @@ import pandas as pd
 from pyspark.sql import Column, DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 
-from mlops.features.registry import (
+from usecases.flight_delay.features import (
     AGGREGATES,
     AIRCRAFT_STATS,
     DELAY_THRESHOLD_MINUTES,

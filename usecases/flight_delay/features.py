@@ -1,8 +1,10 @@
-"""The feature registry: which feature tables exist, their keys, and each feature's definition."""
+"""The flight-delay feature catalog: feature tables, their keys, each feature's definition, and the outcome rule."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+
+from mlops.features.catalog import FeatureDefinition, FeatureTable
 
 OWNER = "ml-platform"
 FLIGHT_KEY = ("year", "month", "day", "carrier", "flight", "origin")
@@ -29,55 +31,6 @@ KEY_DTYPES = {
     "feature_ts": "timestamp",
     "feature_date": "date",
 }
-
-
-@dataclass(frozen=True)
-class FeatureDefinition:
-    """One feature column: what it means, who owns it, its type and plausible range."""
-
-    name: str
-    description: str
-    dtype: str  # Spark SQL type name: "double", "bigint", "string", "int", "boolean", "timestamp"
-    owner: str = OWNER
-    min_value: float | None = None
-    max_value: float | None = None
-    max_null_fraction: float = 0.05
-    model_input: bool = True  # False: carried for joins or audit (tailnum, sched_dep_ts), not fed to models
-
-
-@dataclass(frozen=True)
-class FeatureTable:
-    """A silver feature table keyed by entity columns and a feature timestamp."""
-
-    name: str  # lakehouse name, "features.<table>"
-    entity: tuple[str, ...]  # entity key columns, e.g. ("carrier",)
-    timestamp_column: str  # when the values became valid (UTC); the PIT join reads "as of" this
-    features: tuple[FeatureDefinition, ...]
-    description: str
-    owner: str = OWNER
-    date_column: str = "feature_date"  # partition column: the logical date that produced the row
-    max_age_hours: int | None = None  # default staleness limit in the PIT join; None: settings' default
-
-    @property
-    def keys(self) -> tuple[str, ...]:
-        """Merge keys: entity plus feature timestamp."""
-        return (*self.entity, self.timestamp_column)
-
-    @property
-    def short_name(self) -> str:
-        """Table name without the layer, used for task ids and staging tables."""
-        return self.name.split(".", 1)[1]
-
-    @property
-    def columns(self) -> tuple[str, ...]:
-        """Every stored column, in storage order: keys, non-key features, partition date."""
-        extra = tuple(f.name for f in self.features if f.name not in self.keys)
-        return (*self.keys, *extra, self.date_column)
-
-    @property
-    def joined_features(self) -> tuple[FeatureDefinition, ...]:
-        """Features the PIT join attaches (entity columns already sit on the entity rows)."""
-        return tuple(f for f in self.features if f.name not in self.entity)
 
 
 def _f(name: str, description: str, dtype: str = "double", **kwargs: float | bool | None) -> FeatureDefinition:
@@ -242,43 +195,14 @@ FEATURE_TABLES: tuple[FeatureTable, ...] = (
 
 
 def feature_table(name: str) -> FeatureTable:
-    """The registered table called `name` (`features.<table>` or just `<table>`).
-
-    Raises:
-        KeyError: no such table; the message lists the registered names.
-    """
+    """The flight-delay table called `name` (`features.<table>` or `<table>`); KeyError lists the known ones."""
     for table in FEATURE_TABLES:
         if name in (table.name, table.short_name):
             return table
-    known = ", ".join(t.name for t in FEATURE_TABLES)
-    raise KeyError(f"Unknown feature table {name!r}; registered tables: {known}")
+    raise KeyError(f"Unknown feature table {name!r}; registered tables: {', '.join(t.name for t in FEATURE_TABLES)}")
 
 
 def column_dtypes(table: FeatureTable) -> dict[str, str]:
     """Spark SQL type of every stored column of `table`, in storage order."""
     by_feature = {f.name: f.dtype for f in table.features}
     return {c: by_feature.get(c) or KEY_DTYPES[c] for c in table.columns}
-
-
-def model_features() -> tuple[str, ...]:
-    """Names of every feature meant as a model input, in registry order (PIT join output columns)."""
-    return tuple(f.name for t in FEATURE_TABLES for f in t.features if f.model_input)
-
-
-def feature_docs_markdown() -> str:
-    """A markdown table of every registered feature, for Airflow `doc_md` and training-run notes."""
-    lines = [
-        "| table | feature | dtype | description | range | max null | owner |",
-        "| --- | --- | --- | --- | --- | --- | --- |",
-    ]
-    for table in FEATURE_TABLES:
-        for f in table.features:
-            low = "" if f.min_value is None else f"{f.min_value:g}"
-            high = "" if f.max_value is None else f"{f.max_value:g}"
-            span = f"[{low}, {high}]" if low or high else ""
-            note = "" if f.model_input else " (not a model input)"
-            lines.append(
-                f"| {table.name} | {f.name} | {f.dtype} | {f.description}{note} | {span} | "
-                f"{f.max_null_fraction:g} | {f.owner} |"
-            )
-    return "\n".join(lines)

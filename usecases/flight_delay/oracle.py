@@ -14,7 +14,7 @@ from datetime import date, timedelta
 import numpy as np
 import pandas as pd
 
-from mlops.features.registry import (
+from usecases.flight_delay.features import (
     AGGREGATES,
     AIRCRAFT_STATS,
     DELAY_THRESHOLD_MINUTES,

