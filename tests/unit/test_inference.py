@@ -102,10 +102,11 @@ def test_champion_of_the_time_follows_the_data_clock(env):
     name = env.settings.mlflow.model_name
     row = DecisionRow(name, str(env.version), "promotion", "champion", "promoted", "test")
     append_decisions(env.lake, [row], Audit(dag_id="test", run_id="champion_of_the_time"), "promotion")
-    # The model's training cutoff is 2013-01-15 00:00 UTC: it can serve Jan 15 on, not before.
-    with pytest.raises(NoModelError, match="was champion for 2013-01-14"):
-        resolve_model(env.settings, "champion_of_the_time", date(2013, 1, 14), env.lake)
-    model = resolve_model(env.settings, "champion_of_the_time", date(2013, 1, 15), env.lake)
+    # Trained on flights to Jan 14, whose labels are complete a day later: the training cutoff is
+    # 2013-01-16 00:00 UTC, so it can serve Jan 16 on, not before.
+    with pytest.raises(NoModelError, match="was champion for 2013-01-15"):
+        resolve_model(env.settings, "champion_of_the_time", date(2013, 1, 15), env.lake)
+    model = resolve_model(env.settings, "champion_of_the_time", date(2013, 1, 16), env.lake)
     assert (model.version, model.source) == (str(env.version), "champion_of_the_time")
 
 
