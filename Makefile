@@ -1,5 +1,5 @@
 # Entry points. Quick start: `make run` (main job), `make test` (whole suite). `make ui` for the UIs.
-.PHONY: run test ui bench clean
+.PHONY: run test test-fast ui bench clean
 SHELL := /bin/bash
 
 run:   ## Replay a window of real data through the pipelines (START=YYYY-MM-DD DAYS=N MLOPS_ENV=dev)
@@ -7,6 +7,9 @@ run:   ## Replay a window of real data through the pipelines (START=YYYY-MM-DD D
 
 test:  ## Lint, format check and the whole test suite (extra pytest args: ARGS="-k lakehouse")
 	@bash scripts/test.sh $(ARGS)
+
+test-fast: ## The inner loop: lint and the tests not marked slow, integration or topology (ARGS as for test)
+	@bash scripts/test.sh -m "not slow and not integration and not topology" $(ARGS)
 
 ui:    ## Airflow (standalone) and MLflow UIs on localhost:8080 and :5000
 	@bash scripts/ui.sh

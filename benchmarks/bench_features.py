@@ -32,7 +32,7 @@ import psutil
 from benchmarks.bench_lakehouse import PeakRss
 from benchmarks.datagen import scaled_bronze
 from mlops.config import load_settings  # noqa: E402
-from mlops.features.jobs import compute_feature_range, compute_feature_table  # noqa: E402
+from mlops.features.refresh import compute_feature_range, compute_feature_table  # noqa: E402
 from mlops.lakehouse import Lakehouse  # noqa: E402
 from mlops.spark import get_spark  # noqa: E402
 from usecases.flight_delay.features import AGGREGATES, AIRCRAFT_STATS, FEATURE_TABLES, ORIGIN_WEATHER  # noqa: E402

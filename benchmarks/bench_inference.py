@@ -78,7 +78,7 @@ def prepare(workdir: Path, scale: int) -> dict:
     import pyarrow as pa
 
     from mlops.lakehouse import Lakehouse
-    from mlops.training.model import build_estimator, model_inputs
+    from mlops.training.estimator import build_estimator, model_inputs
     from mlops.training.track import log_model
 
     frame = scoring_frame(scale)
@@ -103,7 +103,7 @@ def child(mode: str, spec: dict) -> dict:
     from mlflow import MlflowClient
 
     from benchmarks.bench_lakehouse import PeakRss
-    from mlops.inference import ScoreRequest, ScoringModel, score
+    from mlops.inference import ScoreRequest, ScoringModel, prediction_output, score
     from mlops.lakehouse import Lakehouse
 
     os.environ["PYSPARK_PYTHON"] = sys.executable
@@ -111,7 +111,7 @@ def child(mode: str, spec: dict) -> dict:
     lake = Lakehouse(spec["lake"])
     mv = MlflowClient().get_model_version(MODEL_NAME, spec["version"])
     model = ScoringModel(MODEL_NAME, spec["version"], mv.run_id, "version")
-    request = ScoreRequest(model, DAY, 0.5, "bench", batch_rows=spec["batch_rows"])
+    request = ScoreRequest(model, DAY, 0.5, "bench", prediction_output(USECASE), batch_rows=spec["batch_rows"])
     spark = None
     if mode == "spark":
         from mlops.config import load_settings
@@ -126,7 +126,7 @@ def child(mode: str, spec: dict) -> dict:
         import mlflow.sklearn
 
         from mlops.inference.engines import model_signature
-        from mlops.training.model import model_input_frame
+        from mlops.training.estimator import model_input_frame
 
         signature = model_signature(model)
         inputs = model_input_frame(lake.read_pandas("staging.scoring_set"), list(signature), signature)

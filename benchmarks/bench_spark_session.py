@@ -62,7 +62,7 @@ import sys, traceback
 from datetime import date
 import pyarrow.parquet as pq
 from mlops.config import load_settings
-from mlops.features.jobs import compute_feature_table
+from mlops.features.refresh import compute_feature_table
 from usecases.flight_delay.features import FEATURE_TABLES
 from mlops.lakehouse import Lakehouse
 from mlops.spark import get_spark

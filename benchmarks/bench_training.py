@@ -32,7 +32,7 @@ def _synthetic(frame, scale: int, seed: int):
     import numpy as np
     import pandas as pd
 
-    from mlops.training.model import feature_columns
+    from mlops.training.estimator import feature_columns
     from usecases.flight_delay import usecase
     from usecases.flight_delay.model import CATEGORICAL
 
@@ -52,7 +52,7 @@ def child(args: argparse.Namespace) -> None:
     """Train one scale in this process and print a JSON line of figures."""
     from mlops.config import load_settings
     from mlops.lakehouse import Lakehouse
-    from mlops.training.model import TuningBudget
+    from mlops.training.estimator import TuningBudget
     from mlops.training.train import TrainingRequest, fit_and_evaluate, log_and_register
 
     training = pickle.loads(Path(args.frame).read_bytes())

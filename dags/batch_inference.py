@@ -22,12 +22,15 @@ below.
    nothing written), then scores with the `spark` engine (`mlflow.pyfunc.spark_udf`) or the `arrow`
    engine (Arrow record batches streamed from Delta through the model in process, bounded memory),
    per `inference.engine` (`auto`: arrow below `inference.spark_min_rows` rows). Both engines give
-   identical probabilities.
-5. `validate_predictions` (GX): one prediction per scoring-set row, probabilities in [0, 1], no nulls.
-6. `publish`: appends to `gold.predictions` (entity keys, prediction time, probability, decision at
-   `inference.decision_threshold`, model name, version, run id, scored-at, Airflow run id) and
-   `monitoring.inference_log` (the feature values scored), once per (date, model version): a rerun
-   adds nothing; another version adds its own rows beside the old ones (append-only history).
+   identical predictions.
+5. `validate_predictions` (GX): one prediction per scoring-set row, no nulls; probabilities in [0, 1]
+   (classifiers), a predicted class among the model's classes (multiclass), finite values (regression).
+6. `publish`: appends to `gold.predictions` (entity keys, prediction time, the task's prediction
+   columns, model name, version, run id, scored-at, Airflow run id) and `monitoring.inference_log`
+   (the feature values scored), once per (date, model version): a rerun adds nothing; another
+   version adds its own rows beside the old ones (append-only history). Prediction columns: binary
+   `probability` and `decision` at `inference.decision_threshold`; multiclass `prediction` (the
+   likeliest class), its `probability` and every class's `probabilities`; regression `prediction`.
 
 **Backfill.** `airflow backfill create --dag-id <use case>.batch_inference --from-date 2013-01-22
 --to-date 2013-01-28 --dag-run-conf '{"model_version": "champion_of_the_time"}'`, or one date with
@@ -54,11 +57,6 @@ from mlops_airflow.operators.inference import (
 )
 from mlops_airflow.operators.quality import QualityGateOperator
 from mlops_airflow.scheduling import data_interval_schedule, usecase_dag, usecase_settings
-
-DAY = f"{{{{ ti.xcom_pull(task_ids='{RESOLVE_TASK}')['date'] }}}}"
-DAYS = f"{{{{ ti.xcom_pull(task_ids='{RESOLVE_TASK}')['days'] }}}}"
-VERSION = f"{{{{ ti.xcom_pull(task_ids='{RESOLVE_TASK}')['version'] }}}}"
-SOURCE = f"{{{{ ti.xcom_pull(task_ids='{RESOLVE_TASK}')['source'] }}}}"
 
 
 def _schedule(settings):
@@ -119,27 +117,28 @@ def _wire(settings):
         days="{{ params.days }}",
         model_version="{{ params.model_version }}",
         doc_md="Pins the date and the model version (XCom) for the whole run; skips the run when there is no champion.",
+        multiple_outputs=True,
     )
+    # The pinned date, days and version reach every later task as XComArgs (one XCom per key).
+    pinned = {"day": resolve.output["date"], "days": resolve.output["days"]}
+    version = resolve.output["version"]
     stage = BuildScoringSetOperator(
         task_id="build_scoring_set",
-        day=DAY,
-        days=DAYS,
-        model_version=VERSION,
+        **pinned,
+        model_version=version,
         doc_md="Point-in-time scoring set of the date in `staging.scoring_set`; skips when already scored or empty.",
     )
     gate_inputs = QualityGateOperator(
         task_id="validate_scoring_set",
         gate="scoring_set",
         target="staging.scoring_set",
-        day=DAY,
-        days=DAYS,
+        **pinned,
         doc_md="GX gate on the scoring set; the task log links the result and Data Docs.",
     )
     score = BatchScoreOperator(
         task_id="score",
-        day=DAY,
-        days=DAYS,
-        model_version=VERSION,
+        **pinned,
+        model_version=version,
         engine="{{ params.engine }}",
         doc_md="Signature check, then the spark or arrow engine into `staging.predictions`.",
     )
@@ -147,17 +146,16 @@ def _wire(settings):
         task_id="validate_predictions",
         gate="predictions",
         target="gold.predictions",
-        day=DAY,
-        days=DAYS,
-        model_version=VERSION,
-        doc_md="GX gate: one prediction per input row, probabilities in [0, 1], no nulls.",
+        **pinned,
+        model_version=version,
+        doc_md="GX gate: one valid prediction per input row (probability in [0, 1], known class, finite value).",
     )
     publish = PublishPredictionsOperator(
         task_id="publish",
-        day=DAY,
-        days=DAYS,
-        model_version=VERSION,
-        model_source=SOURCE,
+        **pinned,
+        model_version=version,
+        model_source=resolve.output["source"],
+        scored=score.output,
         outlets=[table_asset(settings.usecase, t) for t in ("gold.predictions", "monitoring.inference_log")],
         doc_md="Appends to `gold.predictions` and `monitoring.inference_log` once per (date, model version).",
     )

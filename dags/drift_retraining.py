@@ -26,7 +26,7 @@ from airflow.providers.standard.operators.trigger_dagrun import TriggerDagRunOpe
 
 from mlops_airflow.operators.monitoring import CloseSignalsOperator, RetrainingGuardrailsOperator
 from mlops_airflow.scheduling import dag_id, usecase_args, usecase_dag, usecase_settings
-from mlops_airflow.sensors.drift import DriftSignalSensor
+from mlops_airflow.sensors.signal_sensor import DriftSignalSensor
 
 
 def build(settings):
@@ -52,23 +52,24 @@ def _wire(settings):
     wait = DriftSignalSensor(task_id="wait_for_signal", doc_md="Deferrable: waits in the triggerer for an open signal.")
     decide = RetrainingGuardrailsOperator(
         task_id="decide",
-        signal_ids="{{ ti.xcom_pull(task_ids='wait_for_signal') }}",
+        signal_ids=wait.output,
         training_dag_id=training_dag,
+        multiple_outputs=True,
         doc_md="Guardrails; declined signals are recorded with the reasons and the run is skipped.",
     )
     trigger = TriggerDagRunOperator(
         task_id="trigger_training",
         trigger_dag_id=training_dag,
         trigger_run_id="drift__{{ run_id }}",
-        conf="{{ ti.xcom_pull(task_ids='decide')['conf'] }}",
+        conf=decide.output["conf"],
         skip_when_already_exists=True,
         doc_md="Starts model_training with the reason and window; model_promotion follows the new version.",
     )
     consumed = CloseSignalsOperator(
         task_id="mark_consumed",
-        signal_ids="{{ ti.xcom_pull(task_ids='decide')['signal_ids'] }}",
+        signal_ids=decide.output["signal_ids"],
         training_run_id="drift__{{ run_id }}",
-        decision="{{ ti.xcom_pull(task_ids='decide')['conf']['reason'] }}",
+        decision=decide.output["reason"],
         doc_md="Records the training run on the signals (status consumed).",
     )
     wait >> decide >> trigger >> consumed

@@ -42,15 +42,15 @@ from mlops.features.catalog import feature_docs_markdown
 from mlops.usecase import usecase_of
 from mlops_airflow.assets import table_asset
 from mlops_airflow.common import days_param
+from mlops_airflow.operators.features import ComputeFeaturesOperator, PublishFeaturesOperator
 from mlops_airflow.operators.ingest import IngestLandingOperator
 from mlops_airflow.operators.quality import QualityGateOperator
-from mlops_airflow.operators.spark_job import SparkDeltaJobOperator
 from mlops_airflow.scheduling import (
     data_interval_schedule,
     usecase_dag,
     usecase_settings,
 )
-from mlops_airflow.sensors.landing import LandingFileSensor
+from mlops_airflow.sensors.landing_sensor import LandingFileSensor
 
 DAYS = "{{ params.days }}"
 
@@ -91,14 +91,11 @@ def _wire(usecase, datasets):
         ingested.append(ingest)
     for spec in usecase.features.tables:
         with TaskGroup(group_id=spec.short_name, tooltip=spec.description) as group:
-            compute = SparkDeltaJobOperator(
-                task_id="compute", job="stage_features", job_kwargs={"table": spec.name}, days=DAYS
-            )
+            compute = ComputeFeaturesOperator(task_id="compute", table=spec.name, days=DAYS)
             validate = QualityGateOperator(task_id="validate", gate="features", target=spec.name, days=DAYS)
-            publish = SparkDeltaJobOperator(
+            publish = PublishFeaturesOperator(
                 task_id="publish",
-                job="publish_features",
-                job_kwargs={"table": spec.name},
+                table=spec.name,
                 days=DAYS,
                 outlets=[table_asset(usecase.name, spec.name)],
                 doc_md=f"MERGE the day's validated rows into `{spec.name}` on {', '.join(spec.keys)}. "

@@ -11,13 +11,15 @@ that arrived since its predictions, and drift signals for `drift_retraining`.
    normalised Wasserstein distance and KS (numeric), PSI, Jensen-Shannon and chi-square (categorical),
    thresholds from `monitoring.*` (per feature in `monitoring.feature_thresholds`), and the dataset rule
    (share of drifted features >= `monitoring.drifted_share_threshold`). Joins outcomes known by the end
-   of the day to `gold.predictions`: ROC AUC, log loss, Brier for the day the use case's label lag
-   (`labels.lag_days`) back and the trailing `monitoring.performance_window_days` window; a performance breach is
-   `violation_k` of the last `violation_n` windows below `min_roc_auc`, the latest included. GX gates
-   validate the rows, then they are appended to `monitoring.feature_drift`, `monitoring.model_performance`
-   and (one row per breach) `monitoring.drift_signals`. An HTML drift report with plots is written to
-   `<reports root>/_reports/drift/` (`lakehouse.reports_root`, default the lakehouse root) and logged to
-   MLflow under the champion's run (`monitoring/<date>/`).
+   of the day to `gold.predictions`: the task type's metrics (ROC AUC, log loss, Brier; macro F1, log
+   loss, accuracy; RMSE, MAE, R2) for the day the use case's label lag (`labels.lag_days`) back and the
+   trailing `monitoring.performance_window_days` window; a performance breach is `violation_k` of the
+   last `violation_n` windows beyond the primary metric's limit (`monitoring.primary_limit`: a minimum
+   for ROC AUC and macro F1, a maximum for RMSE; binary default `min_roc_auc`), the latest included.
+   GX gates validate the rows, then they are appended to `monitoring.feature_drift`,
+   `monitoring.model_performance` and (one row per breach) `monitoring.drift_signals`. An HTML drift
+   report with plots is written to `<reports root>/_reports/drift/` (`lakehouse.reports_root`, default
+   the lakehouse root) and logged to MLflow under the champion's run (`monitoring/<date>/`).
 3. `alert`: on a breach, `MonitoringAlertNotifier`: always the task log; a webhook (connection
    `mlops_alerts_webhook`) and email (connection `mlops_alerts_smtp`) when configured.
 
@@ -75,11 +77,12 @@ def _wire(settings):
         model_version="champion",
         record_outcome=False,
         doc_md="The champion to monitor; skips the run when there is none.",
+        multiple_outputs=True,
     )
     monitor = MonitorModelOperator(
         task_id="monitor",
         day="{{ ds }}",
-        model_version=f"{{{{ ti.xcom_pull(task_ids='{RESOLVE_TASK}')['version'] }}}}",
+        model_version=resolve.output["version"],
         outlets=[table_asset(settings.usecase, t) for t in OUTPUTS],
         doc_md="Drift, performance, signals (GX-gated), the HTML report (lakehouse and MLflow).",
     )

@@ -10,13 +10,17 @@ version). Every queued event is processed: each version is checked; the newest c
 **Steps.**
 1. `resolve_versions`: the versions of all triggering events (or the `version` param).
 2. `check_compliance`: required tags (code version, data versions, owner), description, signature,
-   input example, dataset lineage, required metrics, loads and predicts valid probabilities on current
-   features, artifact size (`promotion.compliance_checks`). Pass: alias `challenger`,
+   input example, dataset lineage, required metrics, loads and predicts valid outputs on current
+   features (probabilities in [0, 1], rows of class probabilities, finite values: per task type),
+   artifact size (`promotion.compliance_checks`). Pass: alias `challenger`,
    `cd.compliance=passed`. Fail: `cd.status=rejected` with reasons; never champion.
 3. `compare_with_champion`: both models scored on labelled entities after both training windows
-   (or, when none exist yet, on the challenger's held-out test days if the champion never saw them);
-   ROC AUC >= champion's - `promotion.auc_tolerance`, log loss <= champion's +
-   `promotion.max_log_loss_increase`. No champion yet: ROC AUC >= `promotion.baseline_roc_auc`.
+   (or, when none exist yet, on the challenger's held-out test days if the champion never saw them),
+   in the task type's metrics: the primary metric (ROC AUC, macro F1, RMSE) no worse than the
+   champion's by more than `promotion.primary_tolerance` (binary: `auc_tolerance`), the guard metric
+   (log loss, log loss, MAE) by more than `guard_tolerance` (log loss: `max_log_loss_increase`).
+   No champion yet: binary ROC AUC >= `promotion.baseline_roc_auc`; other task types must beat the
+   business baseline on the training run's held-out days by `promotion.min_lift` (> 0).
 4. `approve`: prod (`promotion.approval: human`) asks a human in the Airflow UI (*Required actions*,
    or the task's *Required action* tab): Approve promotes; Reject, or no answer within
    `promotion.approval_timeout_hours`, rejects. dev/staging approve automatically.
@@ -46,13 +50,11 @@ from mlops_airflow.operators.registry import (
 )
 from mlops_airflow.scheduling import usecase_dag, usecase_settings
 
-CHALLENGER = "{{ ti.xcom_pull(task_ids='check_compliance')['challenger'] }}"
-
 
 @task
 def resolve_versions(params=None, triggering_asset_events=None) -> list[str]:
     """The versions to check: the `version` param, else every triggering event's version."""
-    from mlops_airflow.operators.registry import parse_versions
+    from mlops.registry.cd import parse_versions
 
     if params and params.get("version"):
         return parse_versions(params["version"])
@@ -78,22 +80,26 @@ def build(settings):
 
 
 def _wire(settings):
-    checked = CheckComplianceOperator(task_id="check_compliance", version=resolve_versions())
-    compared = CompareWithChampionOperator(task_id="compare_with_champion", version=CHALLENGER)
+    # Each step hands its outputs to the next as XComArgs (multiple_outputs: one XCom per key).
+    checked = CheckComplianceOperator(task_id="check_compliance", version=resolve_versions(), multiple_outputs=True)
+    challenger = checked.output["challenger"]
+    compared = CompareWithChampionOperator(task_id="compare_with_champion", version=challenger, multiple_outputs=True)
     if settings.promotion.approval == "human":
         approved = PromotionApprovalOperator(
             task_id="approve",
-            version=CHALLENGER,
+            version=challenger,
+            comparison=compared.output["message"],
             response_timeout=timedelta(hours=settings.promotion.approval_timeout_hours),
             retries=0,
+            multiple_outputs=True,
         )
     else:
-        approved = AutoApproveOperator(task_id="approve", version=CHALLENGER)
+        approved = AutoApproveOperator(task_id="approve", version=challenger, multiple_outputs=True)
     promoted = PromoteModelOperator(
         task_id="promote",
-        version=CHALLENGER,
-        expected_champion="{{ ti.xcom_pull(task_ids='compare_with_champion')['champion_version'] }}",
-        approved_by="{{ ti.xcom_pull(task_ids='approve')['by'] }}",
+        version=challenger,
+        expected_champion=compared.output["champion_version"],
+        approved_by=approved.output["by"],
         outlets=[champion_asset(settings.mlflow.model_name)],
     )
     checked >> compared >> approved >> promoted

@@ -18,11 +18,15 @@ ends); also whenever every feature table has been updated, if
    tuning and early stopping, the rest trains.
 3. The use case's estimator, tuned over its small fixed search space within the budget (trials,
    seconds) from config or the form; fixed seed.
-4. Held-out ROC AUC, PR AUC, log loss, Brier, calibration for the model and for the use case's
-   business baseline, with the lift.
-5. One MLflow run in the environment's experiment: params, metrics, curves, calibration plot,
-   permutation importance, evaluation table, datasets pointing at the Delta tables and versions,
-   tags (git sha, env, DAG/run id, data window), and the model (pyfunc returns probabilities).
+4. Held-out metrics of the model's task type (`mlops.task_metrics`) for the model and for the use
+   case's business baseline, with the lift: ROC AUC, PR AUC, log loss, Brier, calibration (binary);
+   macro F1, log loss, accuracy (multiclass); RMSE, MAE, R2 (regression). Early stopping minimises
+   the validation log loss (classifiers) or mean squared error (regression).
+5. One MLflow run in the environment's experiment: params, metrics, plots (ROC, PR and calibration
+   curves for binary; predicted vs actual for regression), permutation importance on the primary
+   metric, evaluation table, datasets pointing at the Delta tables and versions, tags (git sha, env,
+   DAG/run id, data window), and the model, saved with skops trusting the model spec's types (pyfunc
+   returns class probabilities for classifiers, values for regression).
 6. A new version of `mlflow.model_name` with a description and no alias; a row in
    `monitoring.training_runs`; an event on asset `mlflow.models.<model_name>` (metadata: model
    name, version, run id, key metrics) that starts `model_promotion`.

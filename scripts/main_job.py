@@ -166,7 +166,9 @@ def summarise(settings, elapsed: float, log_path: Path) -> None:
     say(f"Quality results and Data Docs: {Path(settings.lakehouse.reports_root) / '_quality'}")
     summarise_models(settings, lakehouse)
     summarise_predictions(settings, lakehouse)
-    summarise_monitoring(lakehouse, settings.monitoring.ignore_features)
+    from mlops.usecase import usecase_of
+
+    summarise_monitoring(lakehouse, usecase_of(settings).model.task, settings.monitoring.ignore_features)
 
 
 def latest_trained_version(settings) -> str | None:
@@ -185,11 +187,16 @@ def summarise_models(settings, lakehouse) -> None:
     runs = lakehouse.read_pandas("monitoring.training_runs")
     if runs.empty:
         return
+    from mlops.task_metrics import primary_metric
+    from mlops.usecase import usecase_of
+
     last = runs.loc[runs["model_version"].astype(int).idxmax()]
+    primary = primary_metric(usecase_of(settings).model.task)
     say(
-        f"Model {last['model_name']} v{last['model_version']}: held-out ROC AUC {last['test_roc_auc']:.3f} "
-        f"vs baseline {last['baseline_roc_auc']:.3f} (MLflow run {last['run_id']}; experiment "
-        f"{settings.mlflow.experiment_name}; {len(runs)} training run(s) in monitoring.training_runs)"
+        f"Model {last['model_name']} v{last['model_version']}: held-out {primary.label} "
+        f"{last['test_' + primary.name]:.3f} vs baseline {last['baseline_' + primary.name]:.3f} (MLflow run "
+        f"{last['run_id']}; experiment {settings.mlflow.experiment_name}; {len(runs)} training run(s) in "
+        "monitoring.training_runs)"
     )
     if lakehouse.exists("monitoring.cd_decisions"):
         decisions = lakehouse.read_pandas("monitoring.cd_decisions")
@@ -207,11 +214,9 @@ def summarise_models(settings, lakehouse) -> None:
 
 
 def summarise_predictions(settings, lakehouse) -> None:
-    """Predictions per date and, since the replay knows the labels, their out-of-time ROC AUC."""
+    """Predictions per date and, since the replay knows the labels, their out-of-time primary metric."""
     if not lakehouse.exists("gold.predictions"):
         return
-    from sklearn.metrics import roc_auc_score
-
     from mlops.usecase import ENTITY_DATE, usecase_of
 
     predictions = lakehouse.read_pandas("gold.predictions")
@@ -224,6 +229,17 @@ def summarise_predictions(settings, lakehouse) -> None:
     labels = usecase.labels.pandas(rows)[[*keys, label]].drop_duplicates(keys)
     scored = predictions.merge(labels, on=keys, how="left")
     say(f"Predictions (gold.predictions, {len(predictions):,} rows; labels from {source}):")
+    if usecase.model.task == "binary":
+        _binary_predictions(scored, label)
+    else:
+        _task_predictions(scored, usecase)
+
+
+def _binary_predictions(scored, label: str) -> None:
+    from sklearn.metrics import roc_auc_score
+
+    from mlops.usecase import ENTITY_DATE
+
     say(f"  {'date':<11} {'version':>7} {'rows':>6} {'mean p':>7} {'flagged':>7} {label:>7.7} {'ROC AUC':>7}")
     for (day, version), part in scored.groupby([ENTITY_DATE, "model_version"]):
         y = part[label].fillna(1).astype(int)
@@ -234,20 +250,44 @@ def summarise_predictions(settings, lakehouse) -> None:
         )
 
 
-def summarise_monitoring(lakehouse, ignored=()) -> None:
-    """Drifted columns (calendar inputs not counted, as in the dataset rule) and performance per monitored day."""
+def _task_predictions(scored, usecase) -> None:
+    """Multiclass and regression: rows, labelled rows and the primary metric per date and version."""
+    import numpy as np
+
+    from mlops.task_metrics import compute_metrics, primary_metric
+    from mlops.usecase import ENTITY_DATE
+
+    task, label, classes = usecase.model.task, usecase.labels.column, usecase.model.classes
+    primary = primary_metric(task)
+    say(f"  {'date':<11} {'version':>7} {'rows':>6} {'labelled':>8} {primary.label:>10}")
+    for (day, version), part in scored.groupby([ENTITY_DATE, "model_version"]):
+        known = part[part[label].notna()]
+        value = float("nan")
+        if len(known):
+            scores = known["prediction"] if task == "regression" else np.vstack(known["probabilities"].to_numpy())
+            value = compute_metrics(task, known[label].to_numpy(), scores, classes)[primary.name]
+        say(f"  {day!s:<11} {'v' + str(version):>7} {len(part):>6} {len(known):>8} {value:>10.3f}")
+
+
+def summarise_monitoring(lakehouse, task, ignored=()) -> None:
+    """Drifted columns (calendar inputs not counted, as in the dataset rule) and the primary metric of the
+    trailing performance window per monitored day."""
     if not lakehouse.exists("monitoring.feature_drift"):
         return
+    from mlops.task_metrics import primary_metric
+
+    primary = primary_metric(task)
     drift = lakehouse.read_pandas("monitoring.feature_drift")
     drift = drift[~drift["feature"].isin(list(ignored))]
     perf = lakehouse.read_pandas("monitoring.model_performance")
     window = perf[perf["granularity"] == "window"].set_index("monitoring_date")
     say("Monitoring (monitoring.feature_drift, monitoring.model_performance; reports under _reports/drift):")
-    say(f"  {'date':<11} {'drifted columns (of ' + str(drift['feature'].nunique()) + ')':<52} {'window ROC AUC':>14}")
+    heading = f"window {primary.label}"
+    say(f"  {'date':<11} {'drifted columns (of ' + str(drift['feature'].nunique()) + ')':<52} {heading:>14}")
     for day, rows in drift.groupby("monitoring_date"):
         names = ", ".join(rows.loc[rows["drifted"], "feature"].tolist()[:6]) or "-"
-        auc = window["roc_auc"].get(day, float("nan"))
-        say(f"  {day!s:<11} {str(int(rows['drifted'].sum())) + ': ' + names:<52.52} {auc:>14.3f}")
+        value = window[primary.name].get(day, float("nan"))
+        say(f"  {day!s:<11} {str(int(rows['drifted'].sum())) + ': ' + names:<52.52} {value:>14.3f}")
     if lakehouse.exists("monitoring.drift_signals"):
         signals = lakehouse.read_pandas("monitoring.drift_signals")
         say(f"Drift signals (monitoring.drift_signals): {len(signals)}")

@@ -117,7 +117,7 @@ def start_services(settings, args, services: Services) -> AirflowAPI:
 
 
 def replay(settings, args, api: AirflowAPI, services: Services) -> None:
-    from mlops.inference.model import NoModelError, resolve_model
+    from mlops.inference.pinning import NoModelError, resolve_model
     from mlops.lakehouse import Lakehouse
 
     lakehouse = Lakehouse.from_settings(settings)

@@ -41,7 +41,7 @@ def monthly_roc_auc(lakehouse):
 def summarise_replay(settings, plot_path: Path, elapsed: float) -> None:
     from mlflow import MlflowClient
 
-    from mlops.inference.model import champion_history
+    from mlops.inference.pinning import champion_history
     from mlops.lakehouse import Lakehouse
 
     lakehouse = Lakehouse.from_settings(settings)

@@ -10,6 +10,8 @@ from typing import Any, Literal, get_args
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from mlops.errors import Refusal
+
 ENVIRONMENTS = ("dev", "staging", "prod")
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 CONFIG_DIR = PROJECT_ROOT / "include" / "config"
@@ -26,7 +28,7 @@ ENV_SELECTOR = "MLOPS_ENV"
 ENV_SETTINGS = "MLOPS_SETTINGS"
 
 
-class ConfigError(ValueError):
+class ConfigError(Refusal, ValueError):
     """A configuration file is missing, unreadable or invalid."""
 
 
@@ -139,15 +141,30 @@ ComplianceCheck = Literal[
 
 
 class PromotionSettings(_Frozen):
-    """Continuous-deployment rule and approval mode."""
+    """Continuous-deployment rule and approval mode.
+
+    The rule is in the units of the use case's task type (`mlops.task_metrics`): its primary metric (ROC AUC,
+    macro F1, RMSE) may be worse than the champion's by at most a tolerance, its guard metric (log loss, log
+    loss, MAE) too. Binary models keep their named keys (`auc_tolerance`, `max_log_loss_increase`,
+    `baseline_roc_auc`); the task-generic keys, when set, take precedence for every task type.
+    """
 
     approval: Literal["auto", "human"] = "auto"
-    auc_tolerance: float = Field(0.005, ge=0.0)
-    max_log_loss_increase: float = Field(0.01, ge=0.0)
-    baseline_roc_auc: float = Field(0.60, gt=0.0, lt=1.0)
+    auc_tolerance: float = Field(0.005, ge=0.0)  # binary: how much lower than the champion's ROC AUC may be
+    max_log_loss_increase: float = Field(0.01, ge=0.0)  # classifiers: how much higher than the champion's log loss
+    baseline_roc_auc: float = Field(0.60, gt=0.0, lt=1.0)  # binary, no champion yet: the ROC AUC to reach
+    # Task-generic rule, in the primary / guard metric's units. None: binary uses auc_tolerance, other tasks 0
+    # (no worse than the champion); the guard uses max_log_loss_increase for log loss, else 0.
+    primary_tolerance: float | None = Field(None, ge=0.0)
+    guard_tolerance: float | None = Field(None, ge=0.0)
+    # No champion yet: the primary metric must beat the business baseline's, on the training run's held-out
+    # days, by at least this. None: binary is ruled by baseline_roc_auc alone; other tasks need lift > 0.
+    min_lift: float | None = Field(None, ge=0.0)
     approval_timeout_hours: int = Field(24, ge=1)
     compliance_checks: tuple[ComplianceCheck, ...] = get_args(ComplianceCheck)
-    required_metrics: tuple[str, ...] = ("test_roc_auc", "test_log_loss", "baseline_roc_auc")
+    # Run metrics a version must have; None: the task's test_<primary>, test_<guard>, baseline_<primary>
+    # (binary: test_roc_auc, test_log_loss, baseline_roc_auc).
+    required_metrics: tuple[str, ...] | None = None
     max_artifact_mb: float = Field(50.0, gt=0.0)
     comparison_days: int = Field(7, ge=1)  # recent labelled days after both models' training windows
     min_comparison_rows: int = Field(200, ge=1)
@@ -194,8 +211,11 @@ class MonitoringSettings(_Frozen):
     # set by the calendar (a week in May has no January holidays), not by a change in the data.
     ignore_features: tuple[str, ...] = ()
     performance_window_days: int = Field(7, ge=1)
-    min_roc_auc: float = Field(0.6, gt=0.0, lt=1.0)  # per performance window
-    violation_k: int = Field(2, ge=1)  # a breach: k of the last n windows below min_roc_auc, the latest included
+    min_roc_auc: float = Field(0.6, gt=0.0, lt=1.0)  # binary: per performance window
+    # Task-generic limit of the primary metric per window: a minimum for ROC AUC / macro F1, a maximum for RMSE.
+    # None: binary uses min_roc_auc; other tasks measure performance but never breach on it.
+    primary_limit: float | None = None
+    violation_k: int = Field(2, ge=1)  # a breach: k of the last n windows beyond the limit, the latest included
     violation_n: int = Field(3, ge=1)
 
 

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 
+from mlops.errors import Refusal
 from mlops.lakehouse import Lakehouse, WriterId
 from mlops.landing import landing_path
 from mlops.quality.pipeline_gates import quality_store
@@ -46,7 +47,7 @@ _CONVERSION = re.compile(
 _NULL_VALUES = ["", "NA", "NaN", "null"]
 
 
-class LandingFileError(ValueError):
+class LandingFileError(Refusal, ValueError):
     """A landing file cannot be read as its dataset's CSV; the message names the file and the problem."""
 
     def __init__(self, path: Path, problem: str, detail: str, column: str | None = None) -> None:
@@ -54,7 +55,7 @@ class LandingFileError(ValueError):
         self.path, self.problem, self.detail, self.column = path, problem, detail, column
 
 
-class IngestionError(ValueError):
+class IngestionError(Refusal, ValueError):
     """A landing file was refused and quarantined; nothing was written to bronze."""
 
     def __init__(self, message: str, *, path: Path, expectation: str, column: str | None) -> None:
@@ -306,3 +307,17 @@ def _with_lineage(table: pa.Table, ds: Dataset, day: date, source: Path, run_id:
     values = (day, str(source), datetime.now(UTC), run_id)  # one per lineage column, in schema order
     lineage = [pa.array([v] * table.num_rows, f.type) for v, f in zip(values, INGESTION_COLUMNS, strict=True)]
     return pa.Table.from_arrays(list(table.columns) + lineage, schema=ds.bronze_schema)
+
+
+def ingest_dates(settings: Settings, lakehouse: Lakehouse, dataset: str, dates: list[date], run_id: str) -> dict:
+    """`ingest_day` for each date of a run, in order (each with its own application transaction); one summary
+    for the run (rows summed; skipped when every date was already ingested)."""
+    results = []
+    for day in dates:
+        results.append(ingest_day(settings, lakehouse, dataset, day, run_id))
+        log.info("Ingested %s for %s: %s", dataset, day, results[-1].summary())
+    summary = results[-1].summary()
+    if len(results) > 1:
+        rows, skipped = sum(r.rows for r in results), all(r.skipped for r in results)
+        summary = {**summary, "days": len(results), "rows": rows, "skipped": skipped}
+    return summary

@@ -9,8 +9,10 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from mlops.errors import Refusal
 
-class SchemaMismatchError(ValueError):
+
+class SchemaMismatchError(Refusal, ValueError):
     """Incoming data does not match the table's schema; nothing was written."""
 
 

@@ -41,13 +41,25 @@ def run_days(first: Any, days: Any = 1) -> list[date]:
         start = first if isinstance(first, date) else date.fromisoformat(str(first).strip()[:10])
     except ValueError:
         raise AirflowFailException(f"A run's first data date must be YYYY-MM-DD, got {first!r}") from None
+    count = run_day_count(days)
+    return [start + timedelta(days=i) for i in range(count)]
+
+
+def run_day_count(days: Any) -> int:
+    """How many data dates a run covers: `days` as an integer in 1..MAX_RUN_DAYS.
+
+    Raises:
+        AirflowFailException: `days` is not such an integer.
+    """
+    from airflow.sdk.exceptions import AirflowFailException
+
     try:
         count = int(str(days).strip())
     except ValueError:
         raise AirflowFailException(f"days must be an integer, got {days!r}") from None
     if not 1 <= count <= MAX_RUN_DAYS:
         raise AirflowFailException(f"days must be between 1 and {MAX_RUN_DAYS}, got {count}")
-    return [start + timedelta(days=i) for i in range(count)]
+    return count
 
 
 def spark_endpoint(conn_id: str | None) -> dict[str, str]:

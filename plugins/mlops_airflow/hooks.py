@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from functools import cached_property
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from airflow.sdk import BaseHook, BaseOperator, BaseSensorOperator
 
@@ -13,6 +15,29 @@ if TYPE_CHECKING:
     from mlops.config import Settings
     from mlops.lakehouse import Lakehouse
     from mlops.usecase import UseCase
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def task_outcome(execute: F) -> F:
+    """Decorate an `execute`: the core's outcomes become task states. A `Refusal` (bad input or data, a gate
+    or decision against) fails the task without retries; `NothingToDo` skips it (and the rest of the run),
+    both with the core's message; any other error keeps Airflow's retries."""
+
+    @functools.wraps(execute)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
+
+        from mlops.errors import NothingToDo, Refusal
+
+        try:
+            return execute(*args, **kwargs)
+        except Refusal as exc:
+            raise AirflowFailException(str(exc)) from exc
+        except NothingToDo as exc:
+            raise AirflowSkipException(str(exc)) from exc
+
+    return wrapper  # type: ignore[return-value]
 
 
 class MlopsHook(BaseHook):
@@ -59,14 +84,22 @@ class MlopsHook(BaseHook):
 
 
 class UseCaseHookMixin:
-    """`hook`: the MlopsHook of the task's `usecase` (created on first use, in execute)."""
+    """`hook`: the MlopsHook of the task's `usecase` (created on first use, in execute); `spark()`: the task's
+    SparkSession on the cluster of the `spark_conn_id` connection (local mode without one)."""
 
     usecase: str | None
+    spark_conn_id: str | None = "spark_default"
 
     @cached_property
     def hook(self) -> MlopsHook:
         """The use case's hook (settings, lakehouse, MLflow client)."""
         return MlopsHook(self.usecase)
+
+    def spark(self) -> Any:
+        """The task's SparkSession (created in execute, never at import), named `<dag id>.<task id>`."""
+        from mlops_airflow.common import spark_for_task
+
+        return spark_for_task(self.hook.settings, self.spark_conn_id, f"{self.dag_id}.{self.task_id}")  # type: ignore[attr-defined]
 
 
 # Each base keeps its own __init__ with `usecase`: Airflow applies a DAG's default_args (where the DAG

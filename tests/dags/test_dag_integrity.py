@@ -67,16 +67,40 @@ def test_batch_inference_validates_before_and_after_scoring_and_follows_the_cham
     dag = dagbag.dags[f"{USECASE}.batch_inference"]
     order = ["resolve_model", "build_scoring_set", "validate_scoring_set", "score", "validate_predictions", "publish"]
     for upstream, downstream in zip(order, order[1:], strict=False):
-        assert dag.get_task(downstream).upstream_task_ids == {upstream}
+        # each step follows the one before; the XComArgs it takes (the pinned model, the scoring summary) add
+        # only earlier steps
+        upstream_ids = dag.get_task(downstream).upstream_task_ids
+        assert upstream in upstream_ids and upstream_ids <= set(order[: order.index(downstream)]), downstream
     outlets = sorted(a.name for a in dag.get_task("publish").outlets)
     assert outlets == [f"{USECASE}.gold.predictions", f"{USECASE}.monitoring.inference_log"]
     # inference.on_champion_change is true in staging: a champion move also starts a run.
     condition = dag.timetable.asset_condition
     assert getattr(condition, "name", None) == "mlflow.models.flight_delay_staging.champion"
     assert dag.params["model_version"] == "champion" and dag.max_active_runs == 1
-    # The version is pinned once: every later task takes it from resolve_model's XCom, never from the alias,
-    # so a promotion during the run cannot mix two versions in one date's predictions.
+    # The version is pinned once: every later task takes it from resolve_model's XCom (an XComArg), never
+    # from the alias, so a promotion during the run cannot mix two versions in one date's predictions.
+    from airflow.sdk.definitions.xcom_arg import PlainXComArg
+
+    assert dag.get_task("resolve_model").multiple_outputs
     for task_id in order[1:]:
-        version = getattr(dag.get_task(task_id), "model_version", None)
+        task = dag.get_task(task_id)
+        version, day = getattr(task, "model_version", None), task.day
+        assert isinstance(day, PlainXComArg) and (day.operator.task_id, day.key) == ("resolve_model", "date")
         if task_id != "validate_scoring_set":
-            assert "xcom_pull(task_ids='resolve_model')['version']" in str(version), task_id
+            assert isinstance(version, PlainXComArg), task_id
+            assert (version.operator.task_id, version.key) == ("resolve_model", "version"), task_id
+
+
+def test_model_promotion_hands_the_challenger_and_the_compared_champion_on_as_xcomargs(dagbag):
+    from airflow.sdk.definitions.xcom_arg import PlainXComArg
+
+    dag = dagbag.dags[f"{USECASE}.model_promotion"]
+    promote = dag.get_task("promote")
+    pulls = {name: getattr(promote, name) for name in ("version", "expected_champion", "approved_by")}
+    assert all(isinstance(arg, PlainXComArg) for arg in pulls.values())
+    assert {name: (arg.operator.task_id, arg.key) for name, arg in pulls.items()} == {
+        "version": ("check_compliance", "challenger"),
+        "expected_champion": ("compare_with_champion", "champion_version"),
+        "approved_by": ("approve", "by"),
+    }
+    assert promote.upstream_task_ids == {"check_compliance", "compare_with_champion", "approve"}

@@ -17,7 +17,8 @@ from mlops.config import ENV_LAKEHOUSE_ROOT, load_settings
 from tests.unit._training import training_lakehouse
 from usecases.flight_delay import usecase
 
-USECASE = usecase()
+FLIGHTS = usecase()
+USECASE = FLIGHTS.name  # the use case the staging config enables
 
 pytestmark = pytest.mark.integration
 DRIFTED = date(2013, 1, 16)  # v1 learns Jan 1-12 and scores Jan 13-14; Jan 17-18 stay for the CD comparison
@@ -51,7 +52,7 @@ def _drifted_copy(lake, source: date, target: date, version: str) -> None:
 
     rows = lake.read_pandas("monitoring.inference_log", filters=[("entity_date", "=", source)])
     rows["entity_date"], rows["model_version"] = target, version
-    for column in [c for c in input_columns(USECASE) if rows[c].dtype.kind == "f"][:15]:
+    for column in [c for c in input_columns(FLIGHTS) if rows[c].dtype.kind == "f"][:15]:
         rows[column] = rows[column] * 3 + 10
     rows["dest"] = "XXX"
     lake.append("monitoring.inference_log", pa.Table.from_pandas(rows, preserve_index=False))
@@ -61,11 +62,11 @@ def _drifted_copy(lake, source: date, target: date, version: str) -> None:
 def flow(dagbag, spark, tmp_path_factory):
     from mlflow import MlflowClient
 
-    from mlops.inference import ScoreRequest, ScoringModel, build_scoring_set, publish, score
+    from mlops.inference import ScoreRequest, ScoringModel, build_scoring_set, prediction_output, publish, score
     from mlops.training import RunIdentity, TrainingRequest, train_model
 
     home = tmp_path_factory.mktemp("drift_retraining")
-    lake = training_lakehouse(home / "lakehouse" / USECASE.name)
+    lake = training_lakehouse(home / "lakehouse" / USECASE)
     server = http.server.HTTPServer(("127.0.0.1", 0), _Webhook)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     hook = {"conn_type": "http", "host": f"http://127.0.0.1:{server.server_port}/alerts"}
@@ -81,28 +82,28 @@ def flow(dagbag, spark, tmp_path_factory):
         model = ScoringModel(name, v1.version, v1.run_id, "version")
         for day in (date(2013, 1, 13), date(2013, 1, 14)):
             build_scoring_set(spark, lake, settings, day)
-            score(lake, ScoreRequest(model, day, 0.3, "test"), "arrow")
-            publish(lake, USECASE, day, v1.version)
+            score(lake, ScoreRequest(model, day, 0.3, "test", prediction_output(FLIGHTS)), "arrow")
+            publish(lake, FLIGHTS, day, v1.version)
         _drifted_copy(lake, date(2013, 1, 14), DRIFTED, v1.version)
         out = SimpleNamespace(lake=lake, settings=settings, client=client, v1=v1.version, name=name)
-        out.monitor = dagbag.dags[f"{USECASE.name}.model_monitoring"].test(logical_date=_at(DRIFTED))
+        out.monitor = dagbag.dags[f"{USECASE}.model_monitoring"].test(logical_date=_at(DRIFTED))
         out.signals_after_monitor = lake.read_pandas("monitoring.drift_signals")
-        out.retrain = dagbag.dags[f"{USECASE.name}.drift_retraining"].test(logical_date=_at(DRIFTED))
+        out.retrain = dagbag.dags[f"{USECASE}.drift_retraining"].test(logical_date=_at(DRIFTED))
         out.signals_after_retrain = lake.read_pandas("monitoring.drift_signals")
         # The scheduler would now run the triggered model_training run, and model_promotion on its asset event.
         decided = out.retrain.get_task_instance("decide").xcom_pull(task_ids="decide")
         out.conf = decided["conf"]
-        out.training = dagbag.dags[f"{USECASE.name}.model_training"].test(logical_date=_at(AGAIN), run_conf=out.conf)
+        out.training = dagbag.dags[f"{USECASE}.model_training"].test(logical_date=_at(AGAIN), run_conf=out.conf)
         versions = sorted(int(v.version) for v in client.search_model_versions(f"name='{name}'"))
         out.v2 = str(versions[-1])
-        out.promotion = dagbag.dags[f"{USECASE.name}.model_promotion"].test(
+        out.promotion = dagbag.dags[f"{USECASE}.model_promotion"].test(
             logical_date=_at(AGAIN), run_conf={"version": out.v2}
         )
         # Drift persists the next day: a new signal, but the cooldown since v2's data (to Jan 15) declines it.
         champion = str(client.get_registered_model(name).aliases["champion"])
         _drifted_copy(lake, date(2013, 1, 13), AGAIN, champion)
-        out.monitor_again = dagbag.dags[f"{USECASE.name}.model_monitoring"].test(logical_date=_at(AGAIN))
-        out.declined = dagbag.dags[f"{USECASE.name}.drift_retraining"].test(logical_date=_at(AGAIN))
+        out.monitor_again = dagbag.dags[f"{USECASE}.model_monitoring"].test(logical_date=_at(AGAIN))
+        out.declined = dagbag.dags[f"{USECASE}.drift_retraining"].test(logical_date=_at(AGAIN))
         out.signals_final = lake.read_pandas("monitoring.drift_signals")
     server.shutdown()
     return out

@@ -7,10 +7,10 @@ from datetime import date
 import pytest
 
 from mlops.config import load_settings
-from mlops.features.jobs import compute_feature_range
+from mlops.features.refresh import compute_feature_range
 from mlops.lakehouse import Lakehouse
 from mlops.training.dataset import TrainingWindow, build_training_set
-from mlops.training.model import TuningBudget
+from mlops.training.estimator import TuningBudget
 from mlops.training.train import fit_and_evaluate
 from tests.unit._bronze import reference_frames, write_bronze
 from usecases.flight_delay.features import FEATURE_TABLES

@@ -12,8 +12,8 @@ from airflow.sdk.exceptions import AirflowSkipException, TaskDeferred
 from mlops.config import ENV_LAKEHOUSE_ROOT, load_settings
 from mlops.lakehouse import Lakehouse
 from mlops.monitoring.job import DRIFT_SIGNALS, _signal_schema
-from mlops_airflow.sensors.drift import DriftSignalSensor
-from mlops_airflow.triggers.drift import DriftSignalTrigger
+from mlops_airflow.sensors.signal_sensor import DriftSignalSensor
+from mlops_airflow.triggers.signal_trigger import DriftSignalTrigger
 
 
 @pytest.fixture
@@ -49,7 +49,7 @@ def test_sensor_defers_to_the_trigger_when_no_signal_is_open(lake):
     assert isinstance(trigger, DriftSignalTrigger) and trigger.lakehouse_root == lake.root
     assert deferred.value.method_name == "execute_complete"
     classpath, kwargs = trigger.serialize()
-    assert classpath == "mlops_airflow.triggers.drift.DriftSignalTrigger"
+    assert classpath == "mlops_airflow.triggers.signal_trigger.DriftSignalTrigger"
     assert DriftSignalTrigger(**kwargs).serialize() == (classpath, kwargs)
 
 

@@ -1,4 +1,4 @@
-"""SparkDeltaJobOperator and QualityGateOperator run real Spark, Delta and GX jobs for a feature table."""
+"""Feature operators (compute, publish) and QualityGateOperator on real Spark, Delta and GX for one feature table."""
 
 from __future__ import annotations
 
@@ -37,15 +37,9 @@ def _context(outlets=()):
 
 
 def _stage(spark_conn_id=None):
-    from mlops_airflow.operators.spark_job import SparkDeltaJobOperator
+    from mlops_airflow.operators.features import ComputeFeaturesOperator
 
-    op = SparkDeltaJobOperator(
-        task_id="compute",
-        job="stage_features",
-        job_kwargs={"table": TABLE},
-        day=DAY.isoformat(),
-        spark_conn_id=spark_conn_id,
-    )
+    op = ComputeFeaturesOperator(task_id="compute", table=TABLE, day=DAY.isoformat(), spark_conn_id=spark_conn_id)
     return op.execute(_context())
 
 
@@ -63,37 +57,33 @@ def _corrupt_staged(lakehouse, column, value, rows=1):
     lakehouse.replace_partition(STAGED, bad, partition={"feature_date": DAY})
 
 
-def test_spark_job_operator_stages_the_day_and_returns_summary(env_lakehouse):
+def test_compute_operator_stages_the_day_and_returns_summary(env_lakehouse):
     summary = _stage()
     assert summary["table"] == STAGED
     assert summary["rows"] == env_lakehouse.read(STAGED).num_rows == 24
     assert summary["version"] == env_lakehouse.version(STAGED)
 
 
-def test_spark_job_operator_attaches_summary_to_outlet_events(env_lakehouse):
+def test_publish_operator_attaches_summary_to_outlet_events(env_lakehouse):
     from mlops_airflow.assets import table_asset
-    from mlops_airflow.operators.spark_job import SparkDeltaJobOperator
+    from mlops_airflow.operators.features import PublishFeaturesOperator
 
     _stage()
     asset = table_asset("flight_delay", TABLE)
-    op = SparkDeltaJobOperator(
-        task_id="publish",
-        job="publish_features",
-        job_kwargs={"table": TABLE},
-        day=DAY.isoformat(),
-        outlets=[asset],
-    )
+    op = PublishFeaturesOperator(task_id="publish", table=TABLE, day=DAY.isoformat(), outlets=[asset])
     context = _context()
     op.execute(context)
     assert context["outlet_events"][asset].extra["table"] == TABLE
     assert context["outlet_events"][asset].extra["rows"] == 24
 
 
-def test_spark_job_operator_rejects_unknown_job(env_lakehouse):
-    from mlops_airflow.operators.spark_job import SparkDeltaJobOperator
+def test_an_unknown_feature_table_fails_the_task_without_retry_naming_the_known_ones(env_lakehouse):
+    from airflow.sdk.exceptions import AirflowFailException
 
-    op = SparkDeltaJobOperator(task_id="x", job="no_such_job", day=DAY.isoformat(), spark_conn_id=None)
-    with pytest.raises(KeyError, match="stage_features"):
+    from mlops_airflow.operators.features import ComputeFeaturesOperator
+
+    op = ComputeFeaturesOperator(task_id="x", table="features.no_such_table", day=DAY.isoformat(), spark_conn_id=None)
+    with pytest.raises(AirflowFailException, match=f"Unknown feature table 'features.no_such_table'.*{TABLE}"):
         op.execute(_context())
 
 

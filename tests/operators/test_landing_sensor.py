@@ -10,8 +10,8 @@ from airflow.sdk.exceptions import AirflowFailException, TaskDeferred
 
 from mlops.config import load_settings
 from mlops.landing import landing_path
-from mlops_airflow.sensors.landing import LandingFileSensor
-from mlops_airflow.triggers.landing import LandingFileTrigger
+from mlops_airflow.sensors.landing_sensor import LandingFileSensor
+from mlops_airflow.triggers.landing_trigger import LandingFileTrigger
 
 DAY = "2013-02-03"
 

@@ -10,14 +10,14 @@ from airflow.sdk.exceptions import AirflowFailException
 
 from mlops.config import ENV_LAKEHOUSE_ROOT, load_settings
 from mlops.registry import CD_DECISIONS, CHAMPION, PREVIOUS_CHAMPION, Audit, alias_version, promote, set_challenger
-from mlops.registry.registry import record_tags
+from mlops.registry.cd import parse_versions
+from mlops.registry.transitions import record_tags
 from mlops_airflow.operators.registry import (
     CheckComplianceOperator,
     CompareWithChampionOperator,
     PromoteModelOperator,
     PromotionApprovalOperator,
     RollbackModelOperator,
-    parse_versions,
     run_link,
 )
 

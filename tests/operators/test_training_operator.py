@@ -6,8 +6,9 @@ import pytest
 from airflow.sdk.exceptions import AirflowFailException
 
 from mlops.config import ENV_LAKEHOUSE_ROOT
+from mlops.training.train import _optional_int
 from mlops_airflow.assets import model_asset
-from mlops_airflow.operators.training import TrainModelOperator, _optional_int
+from mlops_airflow.operators.training import TrainModelOperator
 
 
 def _context(run_id: str = "manual__op") -> dict:
@@ -53,7 +54,7 @@ def test_train_model_operator_fails_on_an_unknown_model_family(tmp_path, monkeyp
         operator.execute(_context())
 
 
-@pytest.mark.parametrize(("value", "expected"), [("", None), ("None", None), (None, None), ("7", 7), (3, 3)])
+@pytest.mark.parametrize(("value", "expected"), [("", None), (" ", None), (None, None), ("7", 7), (3, 3)])
 def test_optional_int_reads_rendered_params(value, expected):
     assert _optional_int(value, "window_days") == expected
 

@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from mlops.config import load_settings
-from mlops.features.jobs import (
+from mlops.features.refresh import (
     compute_feature_table,
     publish_feature_table,
     stage_feature_table,

@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from mlops.config import load_settings
-from mlops.features.jobs import compute_feature_range, compute_feature_table
+from mlops.features.refresh import compute_feature_range, compute_feature_table
 from tests.unit._bronze import reference_frames, write_bronze
 from usecases.flight_delay.features import FEATURE_TABLES, ORIGIN_STATS
 

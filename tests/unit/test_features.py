@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from mlops.features.catalog import feature_docs_markdown
-from mlops.features.jobs import compute_feature_table
+from mlops.features.refresh import compute_feature_table
 from tests.unit._bronze import reference_frames, to_bronze, write_bronze
 from usecases.flight_delay import definitions
 from usecases.flight_delay.datasets import FLIGHTS

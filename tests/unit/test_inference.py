@@ -22,6 +22,7 @@ from mlops.inference import (
     SignatureMismatchError,
     already_published,
     build_scoring_set,
+    prediction_output,
     publish,
     record_run,
     resolve_model,
@@ -68,7 +69,7 @@ def _model(env) -> ScoringModel:
 
 
 def _request(env, model=None) -> ScoreRequest:
-    return ScoreRequest(model or _model(env), DAY, 0.5, "manual__test", batch_rows=1000)
+    return ScoreRequest(model or _model(env), DAY, 0.5, "manual__test", prediction_output(USECASE), batch_rows=1000)
 
 
 def test_resolve_model_without_champion_says_so(env):
@@ -135,7 +136,7 @@ def test_spark_and_arrow_engines_give_identical_predictions(env, spark, staged):
     import mlflow.pyfunc
 
     from mlops.inference.engines import model_signature
-    from mlops.training.model import model_input_frame
+    from mlops.training.estimator import model_input_frame
 
     arrow = score(env.lake, _request(env), "arrow")
     by_arrow = _staged_predictions(env, env.version)

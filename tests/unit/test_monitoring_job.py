@@ -24,7 +24,7 @@ STABLE, DRIFTED = date(2013, 2, 1), date(2013, 2, 2)  # synthetic scored days ap
 @pytest.fixture(scope="module")
 def env(spark, tmp_path_factory):
     """Model trained on the whole window (its training set is the reference); Jan 17-18 scored and published."""
-    from mlops.inference import ScoreRequest, ScoringModel, build_scoring_set, publish, score
+    from mlops.inference import ScoreRequest, ScoringModel, build_scoring_set, prediction_output, publish, score
     from mlops.training import RunIdentity, TrainingRequest, train_model
 
     home = tmp_path_factory.mktemp("monitoring")
@@ -38,7 +38,7 @@ def env(spark, tmp_path_factory):
         model = ScoringModel(trained.model_name, trained.version, trained.run_id, "version")
         for day in (date(2013, 1, 17), date(2013, 1, 18)):
             build_scoring_set(spark, lake, settings, day)
-            score(lake, ScoreRequest(model, day, 0.3, "test"), "arrow")
+            score(lake, ScoreRequest(model, day, 0.3, "test", prediction_output(USECASE)), "arrow")
             publish(lake, USECASE, day, trained.version)
         _append_synthetic_days(lake, shared_training_set(spark).frame, trained)
         yield SimpleNamespace(lake=lake, settings=settings, version=trained.version)

@@ -10,8 +10,8 @@ import pyarrow as pa
 import pytest
 
 from mlops.config import load_settings
-from mlops.features.jobs import compute_feature_table
 from mlops.features.pit import max_ages, point_in_time_join, prediction_entities
+from mlops.features.refresh import compute_feature_table
 from mlops.lakehouse import Lakehouse
 from mlops.schemas import SPARK_TO_ARROW
 from tests.unit._bronze import reference_frames, write_bronze

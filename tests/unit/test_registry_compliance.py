@@ -8,8 +8,9 @@ from mlops.config import load_settings
 from mlops.registry import CHAMPION, Audit, alias_version, promote, set_challenger
 from mlops.registry.compliance import check_compliance
 from mlops.registry.evaluation import ComparisonDataError, compare_with_champion, current_sample
-from mlops.registry.registry import record_tags
+from mlops.registry.transitions import record_tags
 from tests.unit._training import training_lakehouse
+from usecases.flight_delay.model import MODEL
 
 pytestmark = pytest.mark.spark
 AUDIT = Audit("model_promotion", "manual__unit", "", "auto")
@@ -52,7 +53,8 @@ def sample(spark, lake, settings):
 
 
 def test_check_compliance_passes_a_trained_version(client, settings, versions, sample, tmp_path):
-    report = check_compliance(client, settings.promotion, settings.mlflow.model_name, versions[0], sample, tmp_path)
+    name, spec = settings.mlflow.model_name, MODEL
+    report = check_compliance(client, settings.promotion, name, versions[0], sample, tmp_path, spec)
     assert report.passed, report.reasons
     assert {r.check for r in report.results} == set(settings.promotion.compliance_checks)
 
@@ -66,7 +68,7 @@ def test_check_compliance_rejects_a_model_without_signature(client, settings, ve
     with mlflow.start_run():
         info = mlflow.sklearn.log_model(DummyClassifier().fit([[0], [1]], [0, 1]), name="model")
     mv = mlflow.register_model(info.model_uri, settings.mlflow.model_name)
-    report = check_compliance(client, settings.promotion, mv.name, mv.version, sample, tmp_path)
+    report = check_compliance(client, settings.promotion, mv.name, mv.version, sample, tmp_path, MODEL)
     failed = {r.check for r in report.results if not r.passed}
     assert {"signature", "input_example", "required_tags", "dataset_lineage", "predicts"} <= failed
 
@@ -74,7 +76,7 @@ def test_check_compliance_rejects_a_model_without_signature(client, settings, ve
 def test_first_deployment_compares_with_the_business_baseline(client, spark, lake, settings, versions):
     result = compare_with_champion(client, spark, lake, settings, settings.mlflow.model_name, versions[0])
     assert result.basis == "baseline" and result.champion is None
-    assert result.min_roc_auc == settings.promotion.baseline_roc_auc == 0.55
+    assert result.threshold("roc_auc") == settings.promotion.baseline_roc_auc == 0.55
     assert result.data.startswith("recent 2013-01-13..2013-01-17")  # Jan 18's labels complete a day later
     assert result.passed, result.message()
 
@@ -87,7 +89,7 @@ def test_challenger_and_champion_are_scored_on_the_same_unseen_days(client, spar
     result = compare_with_champion(client, spark, lake, settings, name, new)
     assert alias_version(client, name, CHAMPION) == old and result.champion_version == old
     assert result.data.startswith("recent 2013-01-15..2013-01-17") and result.basis == "champion"
-    assert result.min_roc_auc == pytest.approx(result.champion.roc_auc - settings.promotion.auc_tolerance)
+    assert result.threshold("roc_auc") == pytest.approx(result.champion["roc_auc"] - settings.promotion.auc_tolerance)
 
 
 def test_comparison_without_unseen_days_is_refused(client, spark, lake, settings, versions):

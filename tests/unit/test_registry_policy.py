@@ -10,7 +10,13 @@ from mlops.registry.compliance import VersionFacts, check_facts
 from mlops.registry.policy import score
 
 RULE = PromotionSettings(auc_tolerance=0.005, max_log_loss_increase=0.01, baseline_roc_auc=0.55)
-CHAMPION = ScoredModel("1", 0.700, 0.500)
+
+
+def _scored(version: str, auc: float, loss: float) -> ScoredModel:
+    return ScoredModel(version, {"roc_auc": auc, "log_loss": loss})
+
+
+CHAMPION = _scored("1", 0.700, 0.500)
 
 
 @pytest.mark.parametrize(
@@ -18,19 +24,19 @@ CHAMPION = ScoredModel("1", 0.700, 0.500)
     [(0.700, 0.500, True), (0.695, 0.510, True), (0.694, 0.500, False), (0.720, 0.511, False)],
 )
 def test_compare_models_applies_tolerance_and_log_loss_margin(auc, loss, passed):
-    result = compare_models("m", ScoredModel("2", auc, loss), CHAMPION, RULE, "recent")
+    result = compare_models("m", "binary", _scored("2", auc, loss), CHAMPION, RULE, "recent")
     assert result.passed is passed and result.basis == "champion"
 
 
 def test_compare_models_without_champion_uses_the_business_baseline():
-    low = compare_models("m", ScoredModel("1", 0.54, 9.0), None, RULE, "held-out")
-    high = compare_models("m", ScoredModel("1", 0.60, 9.0), None, RULE, "held-out")
+    low = compare_models("m", "binary", _scored("1", 0.54, 9.0), None, RULE, "held-out")
+    high = compare_models("m", "binary", _scored("1", 0.60, 9.0), None, RULE, "held-out")
     assert (low.passed, high.passed) == (False, True)
-    assert "promotion.baseline_roc_auc" in low.message() and high.max_log_loss is None
+    assert "promotion.baseline_roc_auc" in low.message() and high.threshold("log_loss") is None
 
 
 def test_comparison_rows_record_values_thresholds_and_decision():
-    result = compare_models("m", ScoredModel("2", 0.69, 0.49), CHAMPION, RULE, "recent")
+    result = compare_models("m", "binary", _scored("2", 0.69, 0.49), CHAMPION, RULE, "recent")
     rows = comparison_rows(result)
     assert [(r.check, r.outcome) for r in rows] == [
         ("roc_auc", "failed"),
@@ -42,7 +48,7 @@ def test_comparison_rows_record_values_thresholds_and_decision():
 
 def test_score_refuses_single_class_labels():
     with pytest.raises(ValueError, match="single class"):
-        score("3", [1, 1, 1], [0.2, 0.4, 0.9])
+        score("3", "binary", [1, 1, 1], [0.2, 0.4, 0.9])
 
 
 def _facts(**changes) -> VersionFacts:
@@ -62,7 +68,7 @@ def _facts(**changes) -> VersionFacts:
 
 
 def test_check_facts_passes_a_complete_version():
-    assert all(r.passed for r in check_facts(_facts(), RULE))
+    assert all(r.passed for r in check_facts(_facts(), RULE, "binary"))
 
 
 @pytest.mark.parametrize(
@@ -79,10 +85,10 @@ def test_check_facts_passes_a_complete_version():
     ],
 )
 def test_check_facts_names_the_failed_check(changes, failed):
-    results = check_facts(_facts(**changes), RULE)
+    results = check_facts(_facts(**changes), RULE, "binary")
     assert [r.check for r in results if not r.passed] == [failed]
 
 
 def test_check_facts_runs_only_the_configured_checks():
     rule = RULE.model_copy(update={"compliance_checks": ("signature",)})
-    assert [r.check for r in check_facts(_facts(has_signature=False, description=""), rule)] == ["signature"]
+    assert [r.check for r in check_facts(_facts(has_signature=False, description=""), rule, "binary")] == ["signature"]

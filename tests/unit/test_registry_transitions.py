@@ -19,7 +19,7 @@ from mlops.registry import (
     rollback,
     set_challenger,
 )
-from mlops.registry.registry import record_tags
+from mlops.registry.transitions import record_tags
 
 AUDIT = Audit("model_promotion", "manual__1", "http://localhost:8080/dags/model_promotion/runs/manual__1", "auto")
 _NAMES = itertools.count()

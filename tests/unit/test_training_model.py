@@ -6,8 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mlops.training.evaluate import calibration_error, score_metrics
-from mlops.training.model import (
+from mlops.training.estimator import (
     TuningBudget,
     build_estimator,
     candidate_params,
@@ -15,6 +14,7 @@ from mlops.training.model import (
     model_inputs,
     tune,
 )
+from mlops.training.evaluate import calibration_error, score_metrics
 from mlops.training.train import fit_and_evaluate
 from tests.unit._training import shared_training_set
 from usecases.flight_delay import usecase
@@ -78,7 +78,7 @@ def test_pipeline_scores_unseen_categories_and_missing_values():
 
 def test_score_metrics_of_a_perfect_ranker():
     y = np.array([0, 0, 1, 1])
-    metrics = score_metrics(y, np.array([0.1, 0.2, 0.8, 0.9]))
+    metrics = score_metrics("binary", y, np.array([0.1, 0.2, 0.8, 0.9]))
     assert (metrics.roc_auc, metrics.pr_auc, metrics.positive_rate) == (1.0, 1.0, 0.5)
     assert metrics.brier == pytest.approx((0.01 + 0.04 + 0.04 + 0.01) / 4)
 

@@ -100,7 +100,7 @@ def test_train_model_stores_a_reference_profile_with_the_model_and_in_delta(trai
 
     from mlops.monitoring.profile import PREDICTION, ReferenceProfile
     from mlops.monitoring.reference import ARTIFACT, REFERENCE_PROFILES, load_reference
-    from mlops.training.model import feature_columns
+    from mlops.training.estimator import feature_columns
     from usecases.flight_delay import usecase
 
     logged = ReferenceProfile.from_json(mlflow.artifacts.load_text(f"runs:/{trained.run_id}/{ARTIFACT}"))

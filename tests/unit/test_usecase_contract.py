@@ -244,3 +244,27 @@ def test_a_broken_use_case_is_an_import_error_and_the_others_keep_their_dags(tmp
     assert list(bag.import_errors) == [str(DAGS / "usecase_check.py")]
     message = next(iter(bag.import_errors.values()))
     assert "Use case 'broken_uc': model.task: unknown task type 'ranking'" in message
+
+
+# ---- model classes per task type ----------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("task", "classes", "problem"),
+    [
+        ("multiclass", None, "a multiclass model needs 2+ distinct classes, got []"),
+        ("multiclass", (0, 1, 1), "a multiclass model needs 2+ distinct classes"),
+        ("multiclass", (2, 0, 1), "list them sorted as predict_proba orders its columns: [0, 1, 2], not [2, 0, 1]"),
+        ("multiclass", (0, "a"), "classes must be of one sortable type"),
+        ("regression", (0, 1), "only multiclass models list classes; a regression has none"),
+    ],
+)
+def test_model_classes_must_fit_the_task_type(flights, task, classes, problem):
+    model = dataclasses.replace(flights.model, task=task, classes=classes)
+    with pytest.raises(UseCaseError) as caught:
+        check_usecase(dataclasses.replace(flights, model=model))
+    assert caught.value.field_name == "model.classes" and problem in caught.value.problem
+
+
+def test_a_multiclass_model_with_sorted_classes_is_valid(flights):
+    check_usecase(
+        dataclasses.replace(flights, model=dataclasses.replace(flights.model, task="multiclass", classes=(0, 1, 2)))
+    )

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date, timedelta
 from typing import TYPE_CHECKING
 
-from mlops.features.jobs import read_bronze
+from mlops.features.refresh import read_bronze
 from usecases.flight_delay.features import (
     AGGREGATES,
     AIRCRAFT_STATS,

@@ -11,8 +11,17 @@ from mlops.inference.engines import (
     choose_engine,
     score,
 )
-from mlops.inference.model import CHAMPION, CHAMPION_OF_THE_TIME, NoModelError, ScoringModel, resolve_model
-from mlops.inference.publish import INFERENCE_LOG, INFERENCE_RUNS, PREDICTIONS, already_published, publish, record_run
+from mlops.inference.outputs import PredictionOutput
+from mlops.inference.pinning import CHAMPION, CHAMPION_OF_THE_TIME, NoModelError, ScoringModel, resolve_model
+from mlops.inference.publish import (
+    INFERENCE_LOG,
+    INFERENCE_RUNS,
+    PREDICTIONS,
+    already_published,
+    prediction_output,
+    publish,
+    record_run,
+)
 from mlops.inference.scoring_set import (
     SCORING_SET,
     FeaturesNotReadyError,
@@ -32,6 +41,7 @@ __all__ = [
     "STAGED_PREDICTIONS",
     "FeaturesNotReadyError",
     "NoModelError",
+    "PredictionOutput",
     "ScoreRequest",
     "ScoreResult",
     "ScoringModel",
@@ -41,6 +51,7 @@ __all__ = [
     "build_scoring_set",
     "check_features_ready",
     "choose_engine",
+    "prediction_output",
     "publish",
     "record_run",
     "resolve_model",

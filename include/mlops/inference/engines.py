@@ -1,9 +1,9 @@
 """Two scoring engines behind one call: Spark (`mlflow.pyfunc.spark_udf`) and in-process Arrow streaming.
 
 Both read the date's staged scoring set, check it against the model's signature before anything is
-written, feed the pyfunc model the same typed columns (so their probabilities are identical), and
-replace the (date, model version) partition of staging.predictions, where the predictions gate reads
-them before they are published.
+written, feed the pyfunc model the same typed columns (so their scores are identical), and replace the
+(date, model version) partition of staging.predictions, where the predictions gate reads them before
+they are published. The prediction columns follow the task type (`mlops.inference.outputs`).
 
 - `spark`: the model runs inside Spark's Python workers through `spark_udf` (Arrow-batched); use it
   when the data needs a cluster. With the delta-spark jars the write is distributed too.
@@ -24,47 +24,40 @@ from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 
+from mlops.errors import Refusal
+from mlops.inference.outputs import LINEAGE_FIELDS, PredictionOutput
 from mlops.inference.scoring_set import ENTITY_DATE, SCORING_SET
 from mlops.spark import delta_spark_available
-from mlops.training.model import model_input_frame
+from mlops.training.estimator import model_input_frame, pyfunc_scores
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
     from mlops.config import Settings
-    from mlops.inference.model import ScoringModel
+    from mlops.inference.pinning import ScoringModel
     from mlops.lakehouse import Lakehouse, WriteResult
 
 log = logging.getLogger(__name__)
 
 STAGED_PREDICTIONS = "staging.predictions"
 ENGINES = ("spark", "arrow")
-PROBABILITY = "probability"
-PREDICTION_FIELDS = (
-    pa.field(PROBABILITY, pa.float64()),
-    pa.field("decision", pa.bool_()),
-    pa.field("threshold", pa.float64()),
-    pa.field("model_name", pa.string()),
-    pa.field("model_version", pa.string()),
-    pa.field("model_run_id", pa.string()),
-    pa.field("engine", pa.string()),
-    pa.field("scored_at", pa.timestamp("us", tz="UTC")),
-    pa.field("airflow_run_id", pa.string()),
-)
+_OUTPUT = "_model_output"  # the Spark engine's temporary column of the pyfunc UDF's result
 
 
-class SignatureMismatchError(ValueError):
+class SignatureMismatchError(Refusal, ValueError):
     """The scoring set's columns do not fit the model's input signature; nothing was written."""
 
 
 @dataclass(frozen=True)
 class ScoreRequest:
-    """One scoring run: which model, which date, the threshold and the caller's run id."""
+    """One scoring run: which model, which date, the threshold (binary), the caller's run id, and what the
+    model's output becomes (`PredictionOutput(usecase.model.task, usecase.model.classes)`)."""
 
     model: ScoringModel
     day: date
     threshold: float
     run_id: str
+    output: PredictionOutput
     batch_rows: int = 131_072
 
 
@@ -159,9 +152,9 @@ def scoring_schema(lakehouse: Lakehouse) -> pa.Schema:
     return lakehouse.schema(SCORING_SET)
 
 
-def predictions_schema(scoring: pa.Schema) -> pa.Schema:
-    """staging.predictions: the scoring set's columns, then the prediction and its lineage."""
-    return pa.schema([*[f.with_nullable(True) for f in scoring], *PREDICTION_FIELDS])
+def predictions_schema(scoring: pa.Schema, output: PredictionOutput) -> pa.Schema:
+    """staging.predictions: the scoring set's columns, then the task's prediction columns and the lineage."""
+    return pa.schema([*[f.with_nullable(True) for f in scoring], *output.fields, *LINEAGE_FIELDS])
 
 
 def score(lakehouse: Lakehouse, request: ScoreRequest, engine: str, spark: SparkSession | None = None) -> ScoreResult:
@@ -197,20 +190,19 @@ def _partition(request: ScoreRequest) -> dict[str, Any]:
 
 def _lineage(request: ScoreRequest, engine: str, rows: int, scored_at: datetime) -> list[pa.Array]:
     model = request.model
-    constants = [request.threshold, model.name, model.version, model.run_id, engine, scored_at, request.run_id]
-    fields = PREDICTION_FIELDS[2:]
-    return [pa.array([value] * rows, type=f.type) for value, f in zip(constants, fields, strict=True)]
+    constants = [model.name, model.version, model.run_id, engine, scored_at, request.run_id]
+    return [pa.array([value] * rows, type=f.type) for value, f in zip(constants, LINEAGE_FIELDS, strict=True)]
 
 
 def _score_arrow(
     lakehouse: Lakehouse, request: ScoreRequest, signature: dict[str, str], schema: pa.Schema
 ) -> WriteResult:
     import mlflow.pyfunc
-    import pyarrow.compute as pc
     import pyarrow.dataset as ds
 
     model = _load_pyfunc(mlflow.get_tracking_uri(), request.model.uri)
-    columns, out_schema = list(signature), predictions_schema(schema)
+    output = request.output
+    columns, out_schema = list(signature), predictions_schema(schema, output)
     scored_at = datetime.now(UTC)
     on_day = ds.field(ENTITY_DATE) == pa.scalar(request.day, pa.date32())
     _, batches = lakehouse.scan(SCORING_SET, filter=on_day, batch_rows=request.batch_rows)
@@ -219,9 +211,8 @@ def _score_arrow(
         done = 0
         for batch in batches:
             inputs = model_input_frame(batch.select(columns).to_pandas(), columns, signature)
-            proba = pa.array(_positive_class(model.predict(inputs)), pa.float64())
-            decision = pc.greater_equal(proba, pa.scalar(request.threshold))
-            arrays = [*batch.columns, proba, decision, *_lineage(request, "arrow", batch.num_rows, scored_at)]
+            scores = output.arrays(pyfunc_scores(output.task, model.predict(inputs)), request.threshold)
+            arrays = [*batch.columns, *scores, *_lineage(request, "arrow", batch.num_rows, scored_at)]
             done += batch.num_rows
             log.info("arrow engine: %d rows scored", done)
             yield pa.RecordBatch.from_arrays(arrays, schema=out_schema)
@@ -235,27 +226,18 @@ def _score_arrow(
     )
 
 
-def _positive_class(output: Any) -> Any:
-    """P(class 1) from a pyfunc output: an (n, 2) array of class probabilities or a frame of them."""
-    import numpy as np
-
-    values = np.asarray(output.to_numpy() if hasattr(output, "to_numpy") else output, dtype="float64")
-    return values[:, 1] if values.ndim == 2 else values
-
-
 def _score_spark(
     spark: SparkSession, lakehouse: Lakehouse, request: ScoreRequest, signature: dict[str, str], schema: pa.Schema
 ) -> WriteResult:
     import mlflow.pyfunc
     from pyspark.sql import functions as F
 
-    udf = mlflow.pyfunc.spark_udf(spark, request.model.uri, result_type="array<double>", env_manager="local")
+    output = request.output
+    udf = mlflow.pyfunc.spark_udf(spark, request.model.uri, result_type=output.spark_result_type(), env_manager="local")
     rows = lakehouse.read_spark(spark, SCORING_SET).where(F.col(ENTITY_DATE) == F.lit(request.day))
     inputs = [F.col(c).cast("string" if kind == "string" else "double").alias(c) for c, kind in signature.items()]
-    probability = udf(F.struct(*inputs)).getItem(1)
     model, scored_at = request.model, datetime.now(UTC)
     lineage = {
-        "threshold": F.lit(request.threshold).cast("double"),
         "model_name": F.lit(model.name),
         "model_version": F.lit(model.version),
         "model_run_id": F.lit(model.run_id),
@@ -263,11 +245,10 @@ def _score_spark(
         "scored_at": F.lit(scored_at).cast("timestamp"),
         "airflow_run_id": F.lit(request.run_id),
     }
-    scored = rows.withColumn(PROBABILITY, probability)
+    scored = rows.withColumn(_OUTPUT, udf(F.struct(*inputs)))
     scored = scored.select(
         *schema.names,
-        PROBABILITY,
-        (F.col(PROBABILITY) >= F.lit(request.threshold)).alias("decision"),
+        *output.spark_columns(F.col(_OUTPUT), request.threshold),
         *[value.alias(name) for name, value in lineage.items()],
     )
     if delta_spark_available(spark):  # the executors write the Delta table themselves
@@ -283,7 +264,7 @@ def _score_spark(
     # spark.driver.maxResultSize (collecting 3.4M scored rows exceeds the 1 GB default).
     import pyarrow.dataset as ds
 
-    out_schema = predictions_schema(schema)
+    out_schema = predictions_schema(schema, output)
     with tempfile.TemporaryDirectory(prefix="mlops-scored-") as folder:
         scored.write.mode("overwrite").parquet(folder)
         files = ds.dataset(folder, format="parquet")

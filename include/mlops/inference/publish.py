@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 import pyarrow as pa
 
 from mlops.inference.engines import STAGED_PREDICTIONS
+from mlops.inference.outputs import PredictionOutput
 from mlops.inference.scoring_set import ENTITY_DATE, input_columns, key_columns
 from mlops.lakehouse import WriterId
 
@@ -28,28 +29,23 @@ PREDICTIONS = "gold.predictions"
 INFERENCE_LOG = "monitoring.inference_log"
 INFERENCE_RUNS = "monitoring.inference_runs"
 OUTCOMES = ("scored", "already_scored", "empty", "no_model")
-# gold.predictions columns after the use case's keys and prediction time.
-PREDICTION_FIELDS = (
-    ENTITY_DATE,
-    "probability",
-    "decision",
-    "threshold",
-    "model_name",
-    "model_version",
-    "model_run_id",
-    "scored_at",
-    "airflow_run_id",
-)
+LINEAGE = ("model_name", "model_version", "model_run_id", "scored_at", "airflow_run_id")
+
+
+def prediction_output(usecase: UseCase) -> PredictionOutput:
+    """The prediction columns of the use case's model (`mlops.inference.outputs`)."""
+    return PredictionOutput(usecase.model.task, usecase.model.classes)
 
 
 def prediction_columns(usecase: UseCase) -> tuple[str, ...]:
-    """Columns of gold.predictions: the entity keys, prediction time, then the platform's fields."""
-    return (*key_columns(usecase), *PREDICTION_FIELDS)
+    """Columns of gold.predictions: the entity keys, prediction time, entity date, the task's prediction
+    columns (binary: probability, decision, threshold) and the model's lineage."""
+    return (*key_columns(usecase), ENTITY_DATE, *prediction_output(usecase).names, *LINEAGE)
 
 
 def log_columns(usecase: UseCase) -> tuple[str, ...]:
     """Columns of monitoring.inference_log: the keys, the model inputs as scored, the score and the model."""
-    extra = ("probability", "model_name", "model_version", "scored_at")
+    extra = (*prediction_output(usecase).logged, "model_name", "model_version", "scored_at")
     return (*key_columns(usecase), ENTITY_DATE, *input_columns(usecase), *extra)
 
 

@@ -17,13 +17,18 @@ from typing import TYPE_CHECKING, Any
 
 from mlops.lakehouse import WriterId
 from mlops.monitoring.drift import DatasetDrift, dataset_drift
-from mlops.monitoring.performance import Performance, labelled_predictions, measure, violation
+from mlops.monitoring.performance import MONITORED, Performance, labelled_predictions, measure, performance_rule
 from mlops.monitoring.profile import PREDICTION, FeatureProfile, ReferenceProfile
+from mlops.task_metrics import primary_metric
 from mlops.usecase.contract import ENTITY_DATE
 
 if TYPE_CHECKING:
+    from mlflow import MlflowClient
+
     from mlops.config import Settings
     from mlops.lakehouse import Lakehouse
+    from mlops.monitoring.performance import PerformanceRule
+    from mlops.task_metrics import TaskType
 
 log = logging.getLogger(__name__)
 
@@ -60,20 +65,28 @@ class MonitoringResult:
     current_rows: int
     day_performance: Performance | None
     window_performance: Performance | None
+    task: TaskType  # its primary metric is judged per window (`roc_auc`, `macro_f1`, `rmse`)
     signals: tuple[Signal, ...] = ()
     notes: tuple[str, ...] = field(default_factory=tuple)
     reference: ReferenceProfile | None = field(default=None, repr=False)
     currents: dict[str, FeatureProfile] = field(default_factory=dict, repr=False)
 
+    @property
+    def primary(self) -> str:
+        """The task's primary metric."""
+        return primary_metric(self.task).name
+
     def summary(self) -> dict[str, Any]:
-        """Small dict for XCom and the alert text."""
+        """Small dict for XCom and the alert text (binary: `window_roc_auc`)."""
         return {
             "date": self.day.isoformat(),
             "model_version": self.model_version,
             "rows": self.current_rows,
             "drifted_features": self.drift.drifted_features if self.drift else [],
             "drifted_share": round(self.drift.drifted_share, 4) if self.drift else None,
-            "window_roc_auc": _round(self.window_performance.roc_auc if self.window_performance else None),
+            f"window_{self.primary}": _round(
+                self.window_performance.metric(self.primary) if self.window_performance else None
+            ),
             "signals": [s.kind for s in self.signals],
         }
 
@@ -88,16 +101,19 @@ def run_monitoring(
     """Drift of the day's scored data, performance on the labels known by the end of `day`, and signals.
 
     Raises:
-        LookupError: the model version has no reference profile.
+        NoReferenceProfileError: the model version has no reference profile.
+        GateFailedError: the rows fail their GX gate (nothing written).
     """
+    from mlops.inference.publish import prediction_output
     from mlops.monitoring.current import current_profiles
     from mlops.monitoring.reference import load_reference, thresholds
     from mlops.usecase import usecase_of
 
-    cfg, name = settings.monitoring, settings.mlflow.model_name
+    cfg, name, usecase = settings.monitoring, settings.mlflow.model_name, usecase_of(settings)
     reference = load_reference(lakehouse, name, model_version)
     drift_first = day - timedelta(days=cfg.drift_window_days - 1)
-    currents, rows = current_profiles(lakehouse, reference, drift_first, day, model_version)
+    score_column = prediction_output(usecase).score_column
+    currents, rows = current_profiles(lakehouse, reference, drift_first, day, model_version, score_column)
     notes = []
     drift = None
     if rows:
@@ -107,24 +123,44 @@ def run_monitoring(
         )
     else:
         notes.append(f"no predictions by v{model_version} for {drift_first}..{day}: drift not computed")
-    usecase = usecase_of(settings)
     cutoff = datetime.combine(day + timedelta(days=1), time(0), tzinfo=UTC)
     labelled_day = day - timedelta(days=usecase.labels.lag_days)  # labels arrive this many days late
     window_first = labelled_day - timedelta(days=cfg.performance_window_days - 1)
     frame, total = labelled_predictions(lakehouse, usecase, window_first, labelled_day, model_version, cutoff)
     day_rows = frame[frame[ENTITY_DATE] == labelled_day] if len(frame) else frame
     day_total = int(total and (frame[ENTITY_DATE] == labelled_day).sum())
-    day_perf = measure(day_rows, labelled_day, labelled_day, model_version, day_total)
-    window_perf = measure(frame, window_first, labelled_day, model_version, total)
-    signals = _signals(lakehouse, settings, drift, drift_first, day, window_perf, model_version)
+    day_perf = measure(day_rows, labelled_day, labelled_day, model_version, day_total, usecase)
+    window_perf = measure(frame, window_first, labelled_day, model_version, total, usecase)
+    rule = performance_rule(cfg, usecase.model.task)
+    if rule.limit is None:
+        notes.append(f"no {rule.metric} limit for a {rule.task} model (monitoring.primary_limit): never breaches")
+    signals = _signals(lakehouse, settings, drift, drift_first, day, window_perf, model_version, rule)
     result = MonitoringResult(
-        day, name, str(model_version), drift, rows, day_perf, window_perf, tuple(signals), tuple(notes),
-        reference, currents,
+        day, name, str(model_version), drift, rows, day_perf, window_perf, rule.task, tuple(signals),
+        tuple(notes), reference, currents,
     )  # fmt: skip
     _validate(settings, result)
     _write(lakehouse, result, run_id)
     log.info("Monitoring %s: %s", day, result.summary())
     return result
+
+
+def monitor_day(
+    lakehouse: Lakehouse, settings: Settings, client: MlflowClient, day: date, model_version: Any, run_id: str
+) -> dict[str, Any]:
+    """Monitor one day (`run_monitoring`), then write the HTML drift report beside the tables and log it to
+    MLflow under the version's training run. Returns the summary with the report path and the alert text.
+
+    Raises:
+        NoReferenceProfileError, GateFailedError (Refusal): nothing is written.
+    """
+    from mlops.monitoring.report import publish_report
+
+    result = run_monitoring(lakehouse, settings, day, str(model_version), run_id)
+    for note in result.notes:
+        log.warning(note)
+    report = publish_report(client, settings, result)
+    return {**result.summary(), "report": str(report), "alert": describe(result)}
 
 
 def _validate(settings: Settings, result: MonitoringResult) -> None:
@@ -145,7 +181,8 @@ def _validate(settings: Settings, result: MonitoringResult) -> None:
         checks.append((FEATURE_DRIFT, pd.DataFrame(rows), feature_drift_suite(result.day)))
     performance = [p.as_row() | {"granularity": g} for g, p in (("day", result.day_performance),
                                                                  ("window", result.window_performance))]  # fmt: skip
-    checks.append((MODEL_PERFORMANCE, pd.DataFrame(performance), model_performance_suite(result.day)))
+    metrics = MONITORED[result.task]
+    checks.append((MODEL_PERFORMANCE, pd.DataFrame(performance), model_performance_suite(result.day, metrics)))
     for table, frame, suite in checks:
         gate = run_gate(frame, suite, mode="fail", store_dir=quality_store(settings), asset_name=table)
         if not gate.success:
@@ -160,6 +197,7 @@ def _signals(
     last: date,
     window: Performance,
     version: str,
+    rule: PerformanceRule,
 ) -> list[Signal]:
     cfg = settings.monitoring
     found = []
@@ -171,19 +209,16 @@ def _signals(
     if prediction is not None and prediction.drifted:
         detail = f"prediction PSI {prediction.psi:.3f}, Wasserstein {prediction.distance:.3f}"
         found.append(Signal("prediction_drift", detail, prediction.psi, prediction.psi_threshold, first, last))
-    history = _window_history(lakehouse, settings.mlflow.model_name, version, window.last)
-    aucs = [*history, window.roc_auc]
-    if violation(aucs, cfg.min_roc_auc, cfg.violation_k, cfg.violation_n):
-        recent = ", ".join("n/a" if v != v else f"{v:.3f}" for v in aucs[-cfg.violation_n :])
-        detail = (
-            f"ROC AUC below {cfg.min_roc_auc} in {cfg.violation_k}+ of the last {cfg.violation_n} windows ({recent})"
-        )
-        found.append(Signal("performance", detail, window.roc_auc, cfg.min_roc_auc, window.first, window.last))
+    history = _window_history(lakehouse, settings.mlflow.model_name, version, window.last, rule.metric)
+    value = window.metric(rule.metric)
+    detail = rule.breach([*history, value])
+    if detail is not None:
+        found.append(Signal("performance", detail, value, float(rule.limit), window.first, window.last))
     return found
 
 
-def _window_history(lakehouse: Lakehouse, model_name: str, version: str, before: date) -> list[float]:
-    """ROC AUC of the version's earlier windows (one per window end), oldest first."""
+def _window_history(lakehouse: Lakehouse, model_name: str, version: str, before: date, metric: str) -> list[float]:
+    """The primary `metric` of the version's earlier windows (one per window end), oldest first."""
     if not lakehouse.exists(MODEL_PERFORMANCE):
         return []
     rows = lakehouse.read_pandas(
@@ -191,7 +226,7 @@ def _window_history(lakehouse: Lakehouse, model_name: str, version: str, before:
         filters=[("model_name", "=", model_name), ("model_version", "=", str(version)), ("granularity", "=", "window")],
     )
     rows = rows[rows["last"] < before].sort_values("computed_at").drop_duplicates("last", keep="last")
-    return rows.sort_values("last")["roc_auc"].astype(float).tolist()
+    return rows.sort_values("last")[metric].astype(float).tolist()
 
 
 def _write(lakehouse: Lakehouse, result: MonitoringResult, run_id: str) -> None:

@@ -6,6 +6,7 @@ import json
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
+from mlops.errors import Refusal
 from mlops.lakehouse import WriterId
 from mlops.monitoring.drift import Thresholds
 from mlops.monitoring.profile import PREDICTION, FeatureProfile, ReferenceProfile, numeric_profile, profile_frame
@@ -19,6 +20,10 @@ if TYPE_CHECKING:
 
 REFERENCE_PROFILES = "monitoring.reference_profiles"
 ARTIFACT = "monitoring/reference_profile.json"
+
+
+class NoReferenceProfileError(Refusal, LookupError):
+    """The model version has no training-time profile to compare the scored data with."""
 
 
 def build_reference(
@@ -79,14 +84,14 @@ def load_reference(lakehouse: Lakehouse, model_name: str, version: str) -> Refer
     """The stored profile of one model version.
 
     Raises:
-        LookupError: the version has no stored profile (trained before profiles existed, or by hand).
+        NoReferenceProfileError: the version has no stored profile (trained before profiles existed, or by hand).
     """
     filters = [("model_name", "=", model_name), ("model_version", "=", str(version))]
     if not lakehouse.exists(REFERENCE_PROFILES):
-        raise LookupError(f"No {REFERENCE_PROFILES} table: no model was trained with a reference profile yet")
+        raise NoReferenceProfileError(f"No {REFERENCE_PROFILES} table: no model was trained with a profile yet")
     rows = lakehouse.read_pandas(REFERENCE_PROFILES, filters=filters)
     if rows.empty:
-        raise LookupError(f"{model_name} v{version} has no reference profile in {REFERENCE_PROFILES}")
+        raise NoReferenceProfileError(f"{model_name} v{version} has no reference profile in {REFERENCE_PROFILES}")
     rows = rows[rows["run_id"] == rows["run_id"].iloc[-1]]
     features = tuple(
         FeatureProfile(

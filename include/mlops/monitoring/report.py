@@ -5,14 +5,23 @@ from __future__ import annotations
 import base64
 import html
 import io
+import logging
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 
+from mlops.monitoring.performance import MONITORED
+from mlops.task_metrics import metric_label
+
 if TYPE_CHECKING:
+    from mlflow import MlflowClient
+
+    from mlops.config import Settings
     from mlops.monitoring.job import MonitoringResult
     from mlops.monitoring.profile import FeatureProfile
+
+log = logging.getLogger(__name__)
 
 MAX_PLOTS = 16
 
@@ -62,9 +71,10 @@ def _summary(result: MonitoringResult) -> str:
         )
     for perf in (result.day_performance, result.window_performance):
         if perf is not None:
+            figures = ", ".join(f"{metric_label(result.task, m)} {perf.metric(m):.3f}" for m in MONITORED[result.task])
             lines.append(
                 f"<p>Performance {perf.first}..{perf.last}: {perf.labelled:,} labelled of {perf.predictions:,} "
-                f"predictions, ROC AUC {perf.roc_auc:.3f}, log loss {perf.log_loss:.3f}, Brier {perf.brier:.3f}.</p>"
+                f"predictions, {figures}.</p>"
             )
     signals = "".join(f"<li><b>{s.kind}</b>: {html.escape(s.detail)}</li>" for s in result.signals) or "<li>none</li>"
     lines.append(f"<h2>Signals</h2><ul>{signals}</ul>")
@@ -114,3 +124,17 @@ def _plot(reference: FeatureProfile, current: FeatureProfile) -> str:
     fig.savefig(buffer, format="png")
     plt.close(fig)
     return base64.b64encode(buffer.getvalue()).decode()
+
+
+def publish_report(client: MlflowClient, settings: Settings, result: MonitoringResult) -> Path:
+    """Write the day's drift report under `<reports root>/_reports/drift/` and log it to MLflow under the
+    monitored version's training run (`monitoring/<date>/`); both locations go to the log."""
+    from mlops.registry.transitions import get_version
+
+    name = f"drift_{result.day}_v{result.model_version}.html"
+    path = write_report(result, Path(settings.lakehouse.reports_root) / "_reports" / "drift" / name)
+    log.info("Drift report: %s", path.resolve().as_uri())
+    run_id = get_version(client, result.model_name, result.model_version).run_id
+    client.log_artifact(run_id, str(path), artifact_path=f"monitoring/{result.day}")
+    log.info("Logged to MLflow: runs:/%s/monitoring/%s/%s", run_id, result.day, name)
+    return path

@@ -13,10 +13,12 @@ drift raises new signals on later days, which are judged again.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from mlops.errors import NothingToDo
 from mlops.monitoring.job import DRIFT_SIGNALS
 
 if TYPE_CHECKING:
@@ -24,6 +26,8 @@ if TYPE_CHECKING:
 
     from mlops.config import Settings
     from mlops.lakehouse import Lakehouse
+
+log = logging.getLogger(__name__)
 
 TRAINING_RUNS = "monitoring.training_runs"
 DRIFT_REASON = "drift"
@@ -51,12 +55,14 @@ class Decision:
 
     def summary(self) -> dict[str, Any]:
         """Small dict for XCom."""
+        conf = self.conf()
         return {
+            **{k: v for k, v in self.checks.items() if isinstance(v, (str, int, float, bool, type(None)))},
             "allowed": self.allowed,
             "signal_ids": list(self.signal_ids),
             "reasons": list(self.reasons),
-            "conf": self.conf(),
-            **{k: v for k, v in self.checks.items() if isinstance(v, (str, int, float, bool, type(None)))},
+            "conf": conf,
+            "reason": conf.get("reason"),
         }
 
 
@@ -138,6 +144,31 @@ def _labelled_rows(lakehouse: Lakehouse, source: str, first: date, last: date) -
     if last < first or not lakehouse.exists(source):
         return 0
     return lakehouse.read(source, columns=["date"], filters=[("date", ">=", first), ("date", "<=", last)]).num_rows
+
+
+class RetrainingDeclined(NothingToDo):
+    """The guardrails declined the signals (recorded on them with the reasons): no training starts."""
+
+
+def review_signals(
+    lakehouse: Lakehouse, settings: Settings, signal_ids: Any, active_training_runs: int, run_id: str
+) -> dict[str, Any]:
+    """Apply the guardrails to the open signals among `signal_ids` (the sensor's find).
+
+    Allowed: returns the decision's summary with model_training's conf (reason, window). Declined: the
+    signals are marked `declined` with the reasons in monitoring.drift_signals and RetrainingDeclined says why.
+    """
+    wanted = {str(s) for s in (signal_ids or ())}
+    signals = open_signals(lakehouse, settings.mlflow.model_name, tuple(settings.retraining.signal_kinds))
+    signals = signals[signals["signal_id"].isin(wanted)] if len(signals) else signals
+    decision = decide(lakehouse, settings, signals, active_training_runs)
+    log.info("Guardrail checks: %s", decision.checks)
+    if not decision.allowed:
+        text = "; ".join(decision.reasons)
+        close_signals(lakehouse, decision.signal_ids, "declined", text, run_id)
+        raise RetrainingDeclined(f"Not retraining: {text}")
+    log.info("Retraining allowed: %s", decision.conf())
+    return decision.summary()
 
 
 def close_signals(

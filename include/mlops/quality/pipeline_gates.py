@@ -9,8 +9,9 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
 from statistics import median
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
+from mlops.errors import Refusal
 from mlops.lakehouse import WriterId
 
 if TYPE_CHECKING:
@@ -24,7 +25,7 @@ REFERENCE_DAYS = 7
 MIN_REFERENCE_DAYS = 3
 
 
-class GateFailedError(ValueError):
+class GateFailedError(Refusal, ValueError):
     """A quality gate refused a batch; its full result was saved before this was raised."""
 
     def __init__(self, message: str, result: GateResult | None = None) -> None:
@@ -146,7 +147,8 @@ def validate_scoring_set(req: GateRequest) -> GateResult:
 
 
 def validate_predictions(req: GateRequest) -> GateResult:
-    """The staged predictions of (day, model version): one per scoring-set row, probabilities in [0, 1].
+    """The staged predictions of (day, model version): one per scoring-set row, each valid for the task type
+    (a probability in [0, 1], one of the model's classes, a finite number).
 
     Always in fail mode: a missing or impossible prediction means the model or engine is broken.
     """
@@ -182,10 +184,54 @@ GATES: dict[str, Callable[[GateRequest], GateResult]] = {
 }
 
 
+class UnknownGateError(Refusal, KeyError):
+    """A gate name that is not a key of GATES."""
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else ""
+
+
 def run_named_gate(gate: str, req: GateRequest) -> GateResult:
     """Run gate `gate` (a key of GATES); GateFailedError when it refuses the batch."""
     try:
         fn = GATES[gate]
     except KeyError:
-        raise KeyError(f"Unknown quality gate {gate!r}; known gates: {', '.join(sorted(GATES))}") from None
+        raise UnknownGateError(f"Unknown quality gate {gate!r}; known gates: {', '.join(sorted(GATES))}") from None
     return fn(req)
+
+
+def run_gate_dates(
+    gate: str,
+    settings: Settings,
+    lakehouse: Lakehouse,
+    target: str,
+    dates: list[date],
+    run_id: str,
+    model_version: str | None = None,
+) -> dict[str, Any]:
+    """Run gate `gate` on `target` for each date of a run; the result and Data Docs locations go to the log.
+
+    Data Docs are built once per run (with its last date) and for any refused batch: building them is
+    most of a small gate's time. Returns the summary (one date) or {"days", "results"}.
+
+    Raises:
+        GateFailedError: a date's batch is refused (the message starts with the date).
+    """
+    summaries = []
+    for day in dates:
+        req = GateRequest(settings, lakehouse, target, day, run_id, model_version, day == dates[-1])
+        try:
+            result = run_named_gate(gate, req)
+        except GateFailedError as exc:
+            if exc.result is not None:
+                _log_locations(exc.result)
+            raise GateFailedError(f"{day}: {exc}", exc.result) from exc
+        _log_locations(result)
+        summaries.append(result.summary())
+        log.info("Gate %s on %s for %s passed: %s", gate, target, day, summaries[-1])
+    return summaries[0] if len(summaries) == 1 else {"days": len(summaries), "results": summaries}
+
+
+def _log_locations(result: GateResult) -> None:
+    log.info("Full validation result: %s", result.result_path)
+    log.info("Data Docs: %s", result.data_docs_path)

@@ -197,7 +197,8 @@ def predictions_suite(day: date, version: str, input_rows: int, usecase: UseCase
     """Suite for the staged predictions of (`day`, model `version`), before they are published.
 
     Batch-level: exactly one prediction per scoring-set row (`input_rows`), unique keys.
-    Row-level: a probability in [0, 1] and a decision on every row, the pinned model version.
+    Row-level: the pinned model version, and the task's prediction columns on every row
+    (`prediction_expectations`).
     """
     import great_expectations as gx
 
@@ -207,12 +208,38 @@ def predictions_suite(day: date, version: str, input_rows: int, usecase: UseCase
     expectations: list[Any] = [
         E.ExpectTableRowCountToEqual(value=input_rows, meta=_level(BATCH)),
         _unique(key_columns(usecase)),
-        E.ExpectColumnValuesToNotBeNull(column="probability", meta=_level(ROW)),
-        E.ExpectColumnValuesToBeBetween(column="probability", min_value=0.0, max_value=1.0, meta=_level(ROW)),
-        E.ExpectColumnValuesToNotBeNull(column="decision", meta=_level(ROW)),
+        *prediction_expectations(usecase),
         E.ExpectColumnValuesToBeInSet(column="model_version", value_set=[str(version)], meta=_level(ROW)),
     ]
     return gx.ExpectationSuite(name="predictions", expectations=expectations, meta={"day": str(day)})
+
+
+def prediction_expectations(usecase: UseCase) -> list[Any]:
+    """Binary: a probability in [0, 1] and a decision; multiclass: one of the model's classes and its
+    probability in [0, 1]; regression: a finite number (NaN counts as missing, infinity is out of range)."""
+    import sys
+
+    import great_expectations as gx
+
+    E, task = gx.expectations, usecase.model.task
+    if task == "regression":
+        big = sys.float_info.max
+        return [
+            E.ExpectColumnValuesToNotBeNull(column="prediction", meta=_level(ROW)),
+            E.ExpectColumnValuesToBeBetween(column="prediction", min_value=-big, max_value=big, meta=_level(ROW)),
+        ]
+    expectations = [
+        E.ExpectColumnValuesToNotBeNull(column="probability", meta=_level(ROW)),
+        E.ExpectColumnValuesToBeBetween(column="probability", min_value=0.0, max_value=1.0, meta=_level(ROW)),
+    ]
+    if task == "binary":
+        return [*expectations, E.ExpectColumnValuesToNotBeNull(column="decision", meta=_level(ROW))]
+    classes = list(usecase.model.classes or ())
+    return [
+        *expectations,
+        E.ExpectColumnValuesToNotBeNull(column="prediction", meta=_level(ROW)),
+        E.ExpectColumnValuesToBeInSet(column="prediction", value_set=classes, meta=_level(ROW)),
+    ]
 
 
 def feature_drift_suite(day: date) -> gx.ExpectationSuite:
@@ -233,17 +260,33 @@ def feature_drift_suite(day: date) -> gx.ExpectationSuite:
     return gx.ExpectationSuite(name="feature_drift", expectations=expectations, meta={"day": str(day)})
 
 
-def model_performance_suite(day: date) -> gx.ExpectationSuite:
-    """Suite for one day's monitoring.model_performance rows (metrics may be null when nothing is labelled)."""
+# Bounds of each monitored metric, in the order the suite checks them (binary: roc_auc, brier, log_loss).
+METRIC_BOUNDS: dict[str, tuple[float | None, float | None]] = {
+    "roc_auc": (0, 1),
+    "brier": (0, 1),
+    "log_loss": (0, None),
+    "macro_f1": (0, 1),
+    "accuracy": (0, 1),
+    "rmse": (0, None),
+    "mae": (0, None),
+    "r2": (None, 1),
+}
+
+
+def model_performance_suite(day: date, metrics: tuple[str, ...]) -> gx.ExpectationSuite:
+    """Suite for one day's monitoring.model_performance rows: each of the task's monitored `metrics` within
+    its bounds (metrics may be null when nothing is labelled)."""
     import great_expectations as gx
 
     E = gx.expectations
     expectations: list[Any] = [
         E.ExpectTableRowCountToEqual(value=2, meta=_level(BATCH)),
         E.ExpectColumnValuesToBeInSet(column="granularity", value_set=["day", "window"], meta=_level(BATCH)),
-        E.ExpectColumnValuesToBeBetween(column="roc_auc", min_value=0, max_value=1, meta=_level(BATCH)),
-        E.ExpectColumnValuesToBeBetween(column="brier", min_value=0, max_value=1, meta=_level(BATCH)),
-        E.ExpectColumnValuesToBeBetween(column="log_loss", min_value=0, meta=_level(BATCH)),
+        *(
+            E.ExpectColumnValuesToBeBetween(column=name, min_value=low, max_value=high, meta=_level(BATCH))
+            for name, (low, high) in METRIC_BOUNDS.items()
+            if name in metrics
+        ),
         E.ExpectColumnPairValuesAToBeGreaterThanB(
             column_A="predictions", column_B="labelled", or_equal=True, meta=_level(BATCH)
         ),

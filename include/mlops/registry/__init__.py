@@ -5,7 +5,7 @@ from __future__ import annotations
 from mlops.registry.compliance import CheckResult, ComplianceReport, VersionFacts, check_compliance, check_facts
 from mlops.registry.decisions import CD_DECISIONS, DecisionRow, append_decisions, comparison_rows, compliance_rows
 from mlops.registry.policy import Comparison, ScoredModel, compare_models
-from mlops.registry.registry import (
+from mlops.registry.transitions import (
     CHALLENGER,
     CHAMPION,
     PREVIOUS_CHAMPION,

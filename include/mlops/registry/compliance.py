@@ -7,11 +7,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from mlops.task_metrics import guard_metric, primary_metric
+
 if TYPE_CHECKING:
+    import numpy as np
     import pandas as pd
     from mlflow import MlflowClient
 
     from mlops.config import PromotionSettings
+    from mlops.task_metrics import TaskType
+    from mlops.usecase import ModelSpec
 
 log = logging.getLogger(__name__)
 
@@ -78,8 +83,9 @@ class ComplianceReport:
         }
 
 
-def check_facts(facts: VersionFacts, rule: PromotionSettings) -> list[CheckResult]:
-    """The metadata checks listed in `promotion.compliance_checks` (all but `predicts`), pure."""
+def check_facts(facts: VersionFacts, rule: PromotionSettings, task: TaskType) -> list[CheckResult]:
+    """The metadata checks listed in `promotion.compliance_checks` (all but `predicts`), pure; the required
+    metrics default to the task's (`required_metrics`)."""
     checks = {
         "required_tags": _required_tags,
         "description": lambda f, _: _result("description", bool(f.description.strip()), "description is empty"),
@@ -88,32 +94,86 @@ def check_facts(facts: VersionFacts, rule: PromotionSettings) -> list[CheckResul
         "dataset_lineage": lambda f, _: _result(
             "dataset_lineage", f.dataset_inputs > 0, f"run {f.run_id} logged no dataset inputs"
         ),
-        "required_metrics": _required_metrics,
+        "required_metrics": lambda f, r: _required_metrics(f, required_metrics(r, task)),
         "artifact_size": _artifact_size,
     }
     return [checks[name](facts, rule) for name in rule.compliance_checks if name in checks]
 
 
-def check_predictions(model: Any, sample: pd.DataFrame) -> CheckResult:
-    """The model predicts one probability in [0, 1] per row of `sample` (pyfunc returning predict_proba)."""
+def required_metrics(rule: PromotionSettings, task: TaskType) -> tuple[str, ...]:
+    """`promotion.required_metrics`, else the run metrics the rule reads: test primary and guard, baseline primary
+    (binary: test_roc_auc, test_log_loss, baseline_roc_auc)."""
+    if rule.required_metrics is not None:
+        return rule.required_metrics
+    primary, guard = primary_metric(task).name, guard_metric(task).name
+    return (f"test_{primary}", f"test_{guard}", f"baseline_{primary}")
+
+
+def check_predictions(model: Any, sample: pd.DataFrame, spec: ModelSpec) -> CheckResult:
+    """The model predicts what its task type needs, one per row of `sample`: a probability in [0, 1] (binary,
+    pyfunc returning predict_proba), a row of class probabilities summing to 1 (multiclass), a finite number
+    (regression)."""
     import numpy as np
 
     if sample.empty:
         return CheckResult("predicts", False, "no current feature rows to predict on")
     try:
-        output = np.asarray(model.predict(sample), dtype="float64")
+        output = model.predict(sample)
+        values = np.asarray(output.to_numpy() if hasattr(output, "to_numpy") else output, dtype="float64")
     except Exception as exc:  # noqa: BLE001 - any failure to predict is the finding, recorded with its cause
         return CheckResult("predicts", False, f"predict failed on {len(sample)} rows: {type(exc).__name__}: {exc}")
-    proba = output[:, -1] if output.ndim == 2 else output
-    if proba.shape[0] != len(sample):
-        return CheckResult("predicts", False, f"{proba.shape[0]} predictions for {len(sample)} rows")
+    if values.ndim == 0 or values.shape[0] != len(sample):
+        return CheckResult(
+            "predicts", False, f"{values.shape[0] if values.ndim else 0} predictions for {len(sample)} rows"
+        )
+    checks = {"binary": _binary_output, "multiclass": _multiclass_output, "regression": _regression_output}
+    return checks[spec.task](values, spec)
+
+
+def _binary_output(output: np.ndarray, _: ModelSpec) -> CheckResult:
+    import numpy as np
+
+    proba, rows = (output[:, -1] if output.ndim == 2 else output), len(output)
     bad = int((~np.isfinite(proba) | (proba < 0) | (proba > 1)).sum())
     if bad:
-        return CheckResult("predicts", False, f"{bad} of {len(sample)} probabilities outside [0, 1] or NaN")
-    if len(sample) > 1 and np.isin(proba, (0.0, 1.0)).all():
+        return CheckResult("predicts", False, f"{bad} of {rows} probabilities outside [0, 1] or NaN")
+    if rows > 1 and np.isin(proba, (0.0, 1.0)).all():
         detail = "predictions are class labels, not probabilities (log with pyfunc_predict_fn='predict_proba')"
         return CheckResult("predicts", False, detail)
-    return CheckResult("predicts", True, f"{len(sample)} probabilities in [0, 1], mean {proba.mean():.3f}")
+    return CheckResult("predicts", True, f"{rows} probabilities in [0, 1], mean {proba.mean():.3f}")
+
+
+def _multiclass_output(output: np.ndarray, spec: ModelSpec) -> CheckResult:
+    import numpy as np
+
+    from mlops.task_metrics import ROW_SUM_TOLERANCE
+
+    k, rows = len(spec.classes or ()), len(output)
+    if output.ndim != 2 or output.shape[1] != k:
+        detail = (
+            f"output of shape {output.shape}, not one probability per class of {list(spec.classes or ())} per row "
+            "(log with pyfunc_predict_fn='predict_proba')"
+        )
+        return CheckResult("predicts", False, detail)
+    bad = int((~np.isfinite(output) | (output < 0) | (output > 1)).any(axis=1).sum())
+    bad += int((np.abs(np.nan_to_num(output).sum(axis=1) - 1) > ROW_SUM_TOLERANCE).sum())
+    if bad:
+        return CheckResult("predicts", False, f"{bad} of {rows} rows are not probabilities in [0, 1] summing to 1")
+    return CheckResult(
+        "predicts", True, f"{rows} rows of {k} class probabilities, mean top {output.max(axis=1).mean():.3f}"
+    )
+
+
+def _regression_output(output: np.ndarray, _: ModelSpec) -> CheckResult:
+    import numpy as np
+
+    if output.ndim == 2 and output.shape[1] != 1:
+        return CheckResult("predicts", False, f"output of shape {output.shape}, not one value per row")
+    values, rows = output.reshape(len(output)), len(output)
+    bad = int((~np.isfinite(values)).sum())
+    if bad:
+        return CheckResult("predicts", False, f"{bad} of {rows} predictions are NaN or infinite")
+    return CheckResult("predicts", True, f"{rows} finite predictions, mean {values.mean():.4g}")
 
 
 def gather_facts(client: MlflowClient, model_name: str, version: str, folder: Path) -> tuple[VersionFacts, Path]:
@@ -147,20 +207,26 @@ def gather_facts(client: MlflowClient, model_name: str, version: str, folder: Pa
 
 
 def check_compliance(
-    client: MlflowClient, rule: PromotionSettings, model_name: str, version: str, sample: pd.DataFrame, folder: Path
+    client: MlflowClient,
+    rule: PromotionSettings,
+    model_name: str,
+    version: str,
+    sample: pd.DataFrame,
+    folder: Path,
+    spec: ModelSpec,
 ) -> ComplianceReport:
-    """Run every configured check on a version (model files are downloaded into `folder`)."""
+    """Run every configured check on a version of a model of `spec` (model files are downloaded into `folder`)."""
     import mlflow.pyfunc
 
     facts, local = gather_facts(client, model_name, version, folder)
-    results = check_facts(facts, rule)
+    results = check_facts(facts, rule, spec.task)
     if "predicts" in rule.compliance_checks:
         try:
             model = mlflow.pyfunc.load_model(str(local))
         except Exception as exc:  # noqa: BLE001 - a model that does not load fails the check, with its cause
             results.append(CheckResult("predicts", False, f"model does not load: {type(exc).__name__}: {exc}"))
         else:
-            results.append(check_predictions(model, sample))
+            results.append(check_predictions(model, sample, spec))
     report = ComplianceReport(model_name, str(version), tuple(results))
     log.info("Compliance of %s v%s: %s", model_name, version, "passed" if report.passed else report.reasons)
     return report
@@ -179,8 +245,8 @@ def _required_tags(facts: VersionFacts, _: PromotionSettings) -> CheckResult:
     return _result("required_tags", not missing, f"missing tags: {', '.join(missing)}")
 
 
-def _required_metrics(facts: VersionFacts, rule: PromotionSettings) -> CheckResult:
-    missing = [m for m in rule.required_metrics if m not in facts.metrics]
+def _required_metrics(facts: VersionFacts, required: tuple[str, ...]) -> CheckResult:
+    missing = [m for m in required if m not in facts.metrics]
     return _result("required_metrics", not missing, f"run {facts.run_id} lacks metrics {missing}")
 
 

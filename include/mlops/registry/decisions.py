@@ -12,7 +12,7 @@ if TYPE_CHECKING:
     from mlops.lakehouse import Lakehouse, WriteResult
     from mlops.registry.compliance import ComplianceReport
     from mlops.registry.policy import Comparison
-    from mlops.registry.registry import Audit
+    from mlops.registry.transitions import Audit
 
 CD_DECISIONS = "monitoring.cd_decisions"
 
@@ -44,15 +44,14 @@ def compliance_rows(report: ComplianceReport) -> list[DecisionRow]:
 
 
 def comparison_rows(comparison: Comparison) -> list[DecisionRow]:
-    """A row per metric (challenger value vs threshold), then the comparison decision."""
+    """A row per check of the rule (challenger value vs threshold; `<metric>_lift` rows hold the lift over
+    the business baseline vs the minimum lift), then the comparison decision."""
     c, champion = comparison, comparison.champion_version
-    rows = [DecisionRow(c.model_name, c.challenger.version, "comparison", "roc_auc",
-                        _ok(c.challenger.roc_auc >= c.min_roc_auc), f"{c.basis} on {c.data}",
-                        c.challenger.roc_auc, c.min_roc_auc, champion)]  # fmt: skip
-    if c.max_log_loss is not None:
-        rows.append(DecisionRow(c.model_name, c.challenger.version, "comparison", "log_loss",
-                                _ok(c.challenger.log_loss <= c.max_log_loss), f"{c.basis} on {c.data}",
-                                c.challenger.log_loss, c.max_log_loss, champion))  # fmt: skip
+    rows = [
+        DecisionRow(c.model_name, c.challenger.version, "comparison", check.check, _ok(check.passed),
+                    f"{c.basis} on {c.data}", check.value, check.threshold, champion)
+        for check in c.checks
+    ]  # fmt: skip
     rows.append(DecisionRow(c.model_name, c.challenger.version, "comparison", "decision", _ok(c.passed),
                             c.message(), champion_version=champion))  # fmt: skip
     return rows

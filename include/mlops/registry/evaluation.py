@@ -7,8 +7,10 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import TYPE_CHECKING, Any
 
-from mlops.registry.policy import Comparison, ScoredModel, compare_models, score
-from mlops.registry.registry import CHAMPION, alias_version, get_version
+from mlops.errors import Refusal
+from mlops.registry.policy import BaselineScores, Comparison, ScoredModel, compare_models, resolve_rule, score
+from mlops.registry.transitions import CHAMPION, alias_version, get_version
+from mlops.task_metrics import guard_metric, primary_metric, task_metrics
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -17,12 +19,13 @@ if TYPE_CHECKING:
 
     from mlops.config import Settings
     from mlops.lakehouse import Lakehouse
+    from mlops.task_metrics import TaskType
     from mlops.usecase import UseCase
 
 log = logging.getLogger(__name__)
 
 
-class ComparisonDataError(ValueError):
+class ComparisonDataError(Refusal, ValueError):
     """There is no labelled data both models have not trained on (yet)."""
 
 
@@ -85,7 +88,7 @@ def current_sample(spark: SparkSession, lakehouse: Lakehouse, settings: Settings
     would be empty when labels arrive two days late.
     """
     from mlops.training.dataset import default_window_end
-    from mlops.training.model import model_inputs
+    from mlops.training.estimator import model_inputs
     from mlops.usecase import usecase_of
 
     usecase = usecase_of(settings)
@@ -98,7 +101,7 @@ def model_inputs_empty(usecase: UseCase) -> pd.DataFrame:
     """An empty frame with the model's input columns."""
     import pandas as pd
 
-    from mlops.training.model import feature_columns
+    from mlops.training.estimator import feature_columns
 
     return pd.DataFrame(columns=feature_columns(usecase))
 
@@ -106,15 +109,15 @@ def model_inputs_empty(usecase: UseCase) -> pd.DataFrame:
 def score_version(
     client: MlflowClient, model_name: str, version: str, data: LabelledData, usecase: UseCase
 ) -> ScoredModel:
-    """Load a version's pyfunc and score it on the data."""
+    """Load a version's pyfunc and compute the task's metrics of its predictions on the data."""
     import mlflow.pyfunc
-    import numpy as np
 
-    from mlops.training.model import model_inputs
+    from mlops.training.estimator import model_inputs, pyfunc_scores
 
     model = mlflow.pyfunc.load_model(f"models:/{model_name}/{version}")
-    output = np.asarray(model.predict(model_inputs(data.frame, usecase)), dtype="float64")
-    return score(version, data.frame[usecase.labels.column], output[:, -1] if output.ndim == 2 else output)
+    spec = usecase.model
+    scores = pyfunc_scores(spec.task, model.predict(model_inputs(data.frame, usecase)))
+    return score(version, spec.task, data.frame[usecase.labels.column], scores, spec.classes)
 
 
 def compare_with_champion(
@@ -126,40 +129,79 @@ def compare_with_champion(
     `promotion.min_comparison_rows` (a later promotion, or a backfill); else the challenger's held-out
     test days, when they fall after the champion's training window (a retrain deployed straight away,
     as drift_retraining does: nothing later exists yet, and neither model learnt from those days).
-    With no champion, the challenger meets the business baseline on that data, or (as at the very first
-    deployment) on its training run's held-out test days.
+    With no champion, the challenger meets the business baseline (`_compare_with_baseline`).
 
     Raises:
-        ComparisonDataError: a champion exists but neither kind of data has enough labelled entities.
+        ComparisonDataError: a champion exists but neither kind of data has enough labelled entities, or the
+            challenger's run lacks the metrics the rule needs.
     """
-    rule = settings.promotion
+    from mlops.usecase import usecase_of
+
+    rule, usecase = settings.promotion, usecase_of(settings)
     challenger = get_version(client, model_name, version)
     champion_v = alias_version(client, model_name, CHAMPION)
+    if not champion_v:
+        return _compare_with_baseline(client, spark, lakehouse, settings, usecase, challenger)
     ends = [training_end(_tags(client, challenger), model_name, version)]
-    if champion_v:
-        ends.append(training_end(_tags(client, get_version(client, model_name, champion_v)), model_name, champion_v))
+    ends.append(training_end(_tags(client, get_version(client, model_name, champion_v)), model_name, champion_v))
     data = labelled_after(spark, lakehouse, settings, max(ends))
     if data is not None and len(data.frame) < rule.min_comparison_rows:
         data = None
-    if data is None and champion_v:
+    if data is None:
         data = _held_out_days(client, spark, lakehouse, settings, challenger, champion_end=ends[1])
-    if data is None and champion_v:
+    if data is None:
         raise ComparisonDataError(
             f"Cannot compare {model_name} v{version} with champion v{champion_v}: fewer than "
             f"{rule.min_comparison_rows} labelled entities after {max(ends)} (promotion.min_comparison_rows), "
             f"and v{version}'s held-out test days are not all after v{champion_v}'s training window; "
             "run feature_refresh for later days, then re-run model_promotion"
         )
-    if data is None:
-        metrics = client.get_run(challenger.run_id).data.metrics
-        scored = ScoredModel(str(version), metrics["test_roc_auc"], metrics["test_log_loss"])
-        return compare_models(model_name, scored, None, rule, "held-out test days of its training run")
-    from mlops.usecase import usecase_of
-
-    usecase = usecase_of(settings)
     scored = score_version(client, model_name, str(version), data, usecase)
-    champ = score_version(client, model_name, champion_v, data, usecase) if champion_v else None
-    return compare_models(model_name, scored, champ, rule, data.describe())
+    champ = score_version(client, model_name, champion_v, data, usecase)
+    return compare_models(model_name, usecase.model.task, scored, champ, rule, data.describe())
+
+
+def _compare_with_baseline(
+    client: MlflowClient, spark: SparkSession, lakehouse: Lakehouse, settings: Settings, usecase: UseCase, mv: Any
+) -> Comparison:
+    """No champion yet: the business baseline, judged on the challenger's training run (model and baseline
+    scored on the same held-out rows). A binary model must also reach `promotion.baseline_roc_auc`, on
+    labelled entities after its training window when there are enough, else on those held-out days."""
+    name, version, task, rule = mv.name, str(mv.version), usecase.model.task, settings.promotion
+    resolved, data = resolve_rule(rule, task), None
+    if resolved.baseline_floor is not None:
+        data = labelled_after(spark, lakehouse, settings, training_end(_tags(client, mv), name, version))
+        if data is not None and len(data.frame) < rule.min_comparison_rows:
+            data = None
+    held_out = _held_out_scores(client, mv, task, resolved.check_lift) if data is None or resolved.check_lift else None
+    if data is None:
+        scored = ScoredModel(version, held_out.model)
+        return compare_models(name, task, scored, None, rule, "held-out test days of its training run", held_out)
+    scored = score_version(client, name, version, data, usecase)
+    return compare_models(name, task, scored, None, rule, data.describe(), held_out)
+
+
+def _held_out_scores(client: MlflowClient, mv: Any, task: TaskType, with_baseline: bool) -> BaselineScores:
+    """The run's `test_<metric>` and `baseline_<metric>` of the task's metrics.
+
+    Raises:
+        ComparisonDataError: the run lacks the primary or guard test metric, or (`with_baseline`) the
+            baseline's primary metric.
+    """
+    logged = client.get_run(mv.run_id).data.metrics
+    names = [m.name for m in task_metrics(task)]
+    primary, guard = primary_metric(task).name, guard_metric(task).name
+    needed = [f"test_{primary}", f"test_{guard}", *([f"baseline_{primary}"] if with_baseline else [])]
+    missing = [k for k in needed if k not in logged]
+    if missing:
+        raise ComparisonDataError(
+            f"Cannot judge {mv.name} v{mv.version} on its held-out days: its run {mv.run_id} lacks metrics "
+            f"{missing}; retrain it with this platform version"
+        )
+    return BaselineScores(
+        {m: logged[f"test_{m}"] for m in names if f"test_{m}" in logged},
+        {m: logged[f"baseline_{m}"] for m in names if f"baseline_{m}" in logged},
+    )
 
 
 def _held_out_days(

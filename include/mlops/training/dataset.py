@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import TYPE_CHECKING
 
+from mlops.errors import Refusal
 from mlops.lakehouse import Lakehouse
 from mlops.usecase.contract import ENTITY_DATE
 
@@ -26,8 +27,13 @@ if TYPE_CHECKING:
 SPLITS = ("train", "validation", "test")
 
 
-class TrainingDataError(ValueError):
+class TrainingDataError(Refusal, ValueError):
     """The training data cannot produce a trustworthy model (empty, one class, too small, table missing)."""
+
+
+class TrainingRequestError(Refusal, ValueError):
+    """The training request itself is invalid (a window with no training days, a bad date or number, an
+    unknown model family)."""
 
 
 @dataclass(frozen=True)
@@ -47,7 +53,7 @@ class TrainingWindow:
 
     def __post_init__(self) -> None:
         if self.days <= self.validation_days + self.test_days:
-            raise ValueError(
+            raise TrainingRequestError(
                 f"Training window of {self.days} days leaves no training days after {self.validation_days} "
                 f"validation and {self.test_days} test days; use more than {self.validation_days + self.test_days}"
             )
@@ -174,8 +180,8 @@ def labelled_entities(
     """Entity keys + prediction time + label of the window's entities known by the cutoff, and the count dropped."""
     from pyspark.sql import functions as F
 
-    from mlops.features.jobs import read_bronze
     from mlops.features.pit import prediction_entities
+    from mlops.features.refresh import read_bronze
 
     keys = list(usecase.entity.keys)
     entities = prediction_entities(spark, lakehouse, usecase, window.first, window.end)
@@ -233,7 +239,7 @@ def _with_split(frame: pd.DataFrame, window: TrainingWindow, usecase: UseCase) -
     keys = list(entity.keys)
     inputs = [c for c in usecase.features.model_features() if c not in keys]
     out = frame[[*keys, entity.time_column, *inputs, label]].assign(**{ENTITY_DATE: entity_date, "split": split})
-    if usecase.model.task != "regression":
+    if usecase.model.task == "binary":  # 0/1; multiclass labels stay as delivered (the spec's classes)
         out[label] = out[label].astype("int64")
     order = [entity.time_column, *keys]  # a stable row order makes fits reproducible
     return out.sort_values(order, kind="stable").reset_index(drop=True)
@@ -243,7 +249,9 @@ def check_training_set(training: TrainingSet, min_rows: int) -> None:
     """Refuse a training set that cannot give a trustworthy model; the message names the cause.
 
     Raises:
-        TrainingDataError: empty window, too few training rows, or a split with a single class.
+        TrainingDataError: empty window, too few training rows, a classifier's split with a single class,
+            (multiclass) labels outside the model spec's classes or a class missing from the train split, or
+            (regression) labels that are not finite numbers.
     """
     window, counts, usecase = training.window, training.counts(), training.usecase
     if len(training.frame) == 0:
@@ -258,7 +266,10 @@ def check_training_set(training: TrainingSet, min_rows: int) -> None:
             f"{min_rows} (validation {counts['validation']}, test {counts['test']}); widen the window"
         )
     if usecase.model.task == "regression":
+        _check_values(training)
         return
+    if usecase.model.task == "multiclass":
+        _check_classes(training)
     for split in SPLITS:
         classes = sorted(training.part(split)[training.label].unique().tolist())
         if len(classes) < 2:
@@ -266,3 +277,36 @@ def check_training_set(training: TrainingSet, min_rows: int) -> None:
                 f"Single class in the {split} split of {window.describe()}: every one of its {counts[split]} rows "
                 f"has {training.label}={classes}; a classifier needs two classes, so widen or move the window"
             )
+
+
+def _check_classes(training: TrainingSet) -> None:
+    """Multiclass: every label is one of the model spec's classes, and the train split holds each of them
+    (a class the model never saw would have no probability column)."""
+    classes, window, label = list(training.usecase.model.classes or ()), training.window, training.label
+    unknown = sorted({str(v) for v in training.frame[label].unique().tolist()} - {str(c) for c in classes})
+    if unknown:
+        raise TrainingDataError(
+            f"Labels outside model.classes {classes} in {window.describe()}: {label} holds {unknown[:5]}; "
+            "fix the label rule or list the classes in the model spec"
+        )
+    seen = {str(v) for v in training.part("train")[label].unique().tolist()}
+    missing = [c for c in classes if str(c) not in seen]
+    if missing:
+        raise TrainingDataError(
+            f"Classes {missing} of model.classes never occur in the train split of {window.describe()}; "
+            "the model could not predict them, so widen or move the window"
+        )
+
+
+def _check_values(training: TrainingSet) -> None:
+    """Regression: every label is a finite number (the label rule must give each entity a value)."""
+    import numpy as np
+    import pandas as pd
+
+    labels = pd.to_numeric(training.frame[training.label], errors="coerce").to_numpy(dtype="float64")
+    bad = int((~np.isfinite(labels)).sum())
+    if bad:
+        raise TrainingDataError(
+            f"{bad} of {len(labels)} labels of {training.window.describe()} are missing or not finite numbers "
+            f"({training.label}); a regression label rule must give every entity a value, so fix the rule"
+        )

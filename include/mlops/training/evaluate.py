@@ -1,40 +1,54 @@
-"""Held-out evaluation: probability metrics of the model and the use case's business baseline, curves, importance.
+"""Held-out evaluation: the task's metrics of the model and the use case's business baseline, plots, importance.
 
 The baseline is the use case's (`ModelSpec.baseline`): what the business could do without a model. Every
-run reports the same metrics for both, and the lift (model minus baseline), so a model that merely matches
-the heuristic is visible at once.
+run reports the same metrics for both (`mlops.task_metrics`: ROC AUC, PR AUC, log loss, ... for binary,
+macro F1, log loss, accuracy for multiclass, RMSE, MAE, R2 for regression) and the lift of the primary and
+guard metrics (positive: the model is better), so a model that merely matches the heuristic is visible at once.
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
+
+from mlops.task_metrics import CALIBRATION_BINS, calibration_error, compute_metrics, guard_metric, lift, primary_metric
 
 if TYPE_CHECKING:
     import numpy as np
     import pandas as pd
     from sklearn.pipeline import Pipeline
 
-CALIBRATION_BINS = 10
-EPS = 1e-6
+    from mlops.task_metrics import TaskType
+
+__all__ = ["CALIBRATION_BINS", "Evaluation", "Metrics", "calibration_error", "evaluate", "score_metrics"]
+
+EPS = 1e-6  # binary probabilities are clipped to [EPS, 1 - EPS] before every metric
+# sklearn scorer of each primary metric, for permutation importance (a drop in it is the importance).
+IMPORTANCE_SCORER = {"roc_auc": "roc_auc", "macro_f1": "f1_macro", "rmse": "neg_root_mean_squared_error"}
 
 
 @dataclass(frozen=True)
 class Metrics:
-    """Probability-quality metrics of one scorer on one data set."""
+    """The task type's metrics of one scorer on one data set, e.g. `metrics.roc_auc` or `metrics["rmse"]`."""
 
-    roc_auc: float
-    pr_auc: float
-    log_loss: float
-    brier: float
-    calibration_error: float  # expected calibration error over CALIBRATION_BINS equal-width bins
-    positive_rate: float
+    task: TaskType
+    values: Mapping[str, float]  # in `mlops.task_metrics` reporting order
     rows: int
 
+    def __getitem__(self, name: str) -> float:
+        return self.values[name]
+
+    def __getattr__(self, name: str) -> float:
+        values = self.__dict__.get("values")
+        if values is None or name not in values:
+            raise AttributeError(f"{type(self).__name__} of a {self.__dict__.get('task')} model has no {name!r}")
+        return values[name]
+
     def as_dict(self, prefix: str = "") -> dict[str, float]:
-        """Metric name -> value, names prefixed (e.g. `test_roc_auc`)."""
-        return {f"{prefix}{k}": float(v) for k, v in asdict(self).items()}
+        """Metric name -> value, then `rows`, names prefixed (e.g. `test_roc_auc`, `test_rows`)."""
+        return {**{f"{prefix}{k}": float(v) for k, v in self.values.items()}, f"{prefix}rows": float(self.rows)}
 
 
 @dataclass(frozen=True)
@@ -45,17 +59,23 @@ class Evaluation:
     baseline: Metrics
 
     @property
-    def roc_auc_lift(self) -> float:
-        """Model ROC AUC minus baseline ROC AUC."""
-        return self.model.roc_auc - self.baseline.roc_auc
+    def task(self) -> TaskType:
+        """The task type both were scored as."""
+        return self.model.task
+
+    def lift(self, metric: str | None = None) -> float:
+        """How much better the model is than the baseline on `metric` (default: the primary), in its units."""
+        return lift(self.task, dict(self.model.values), dict(self.baseline.values), metric)
 
     def metrics(self) -> dict[str, float]:
-        """Flat metrics for MLflow and the training_runs table."""
+        """Flat metrics for MLflow and the training_runs table: `test_*`, `baseline_*`, `<primary>_lift`,
+        `<guard>_lift` (binary: `roc_auc_lift`, `log_loss_lift`)."""
+        primary, guard = primary_metric(self.task).name, guard_metric(self.task).name
         return {
             **self.model.as_dict("test_"),
             **self.baseline.as_dict("baseline_"),
-            "roc_auc_lift": self.roc_auc_lift,
-            "log_loss_lift": self.baseline.log_loss - self.model.log_loss,
+            f"{primary}_lift": self.lift(primary),
+            f"{guard}_lift": self.lift(guard),
         }
 
     def table(self) -> pd.DataFrame:
@@ -63,44 +83,38 @@ class Evaluation:
         import pandas as pd
 
         return pd.DataFrame(
-            [{"scorer": "model", **asdict(self.model)}, {"scorer": "baseline", **asdict(self.baseline)}]
+            [
+                {"scorer": name, **m.values, "rows": m.rows}
+                for name, m in (("model", self.model), ("baseline", self.baseline))
+            ]
         )
 
 
-def calibration_error(y: np.ndarray, p: np.ndarray, bins: int = CALIBRATION_BINS) -> float:
-    """Expected calibration error: bin-weighted |mean prediction - observed rate|."""
+def score_metrics(task: TaskType, y: Any, prediction: Any, classes: Any = None) -> Metrics:
+    """The task's metrics of `prediction` against `y` (binary: P(positive class), clipped to [EPS, 1 - EPS];
+    multiclass: a probability matrix whose columns follow `classes`; regression: predicted values)."""
     import numpy as np
 
-    index = np.minimum((p * bins).astype(int), bins - 1)
-    total = 0.0
-    for b in range(bins):
-        mask = index == b
-        if mask.any():
-            total += mask.mean() * abs(p[mask].mean() - y[mask].mean())
-    return float(total)
+    if task == "binary":
+        prediction = np.clip(np.asarray(prediction, dtype="float64"), EPS, 1 - EPS)
+        y = np.asarray(y, dtype="int64")
+    values = compute_metrics(task, y, prediction, classes)
+    return Metrics(task, values, int(len(y)))
 
 
-def score_metrics(y: np.ndarray, p: np.ndarray) -> Metrics:
-    """Metrics of probabilities `p` against 0/1 labels `y` (both classes must be present)."""
-    import numpy as np
-    from sklearn.metrics import average_precision_score, brier_score_loss, log_loss, roc_auc_score
-
-    p = np.clip(np.asarray(p, dtype="float64"), EPS, 1 - EPS)
-    y = np.asarray(y, dtype="int64")
-    return Metrics(
-        roc_auc=float(roc_auc_score(y, p)),
-        pr_auc=float(average_precision_score(y, p)),
-        log_loss=float(log_loss(y, p, labels=[0, 1])),
-        brier=float(brier_score_loss(y, p)),
-        calibration_error=calibration_error(y, p),
-        positive_rate=float(y.mean()),
-        rows=int(len(y)),
-    )
-
-
-def evaluate(y: np.ndarray, model_p: np.ndarray, baseline_p: np.ndarray) -> Evaluation:
+def evaluate(task: TaskType, y: Any, model_scores: Any, baseline_scores: Any, classes: Any = None) -> Evaluation:
     """Model and baseline metrics on the same labels."""
-    return Evaluation(score_metrics(y, model_p), score_metrics(y, baseline_p))
+    return Evaluation(score_metrics(task, y, model_scores, classes), score_metrics(task, y, baseline_scores, classes))
+
+
+def plot_evaluation(task: TaskType, y: np.ndarray, scores: dict[str, Any], folder: Path) -> list[Path]:
+    """The task's evaluation plots of each scorer: ROC, precision-recall and calibration for binary,
+    predicted vs actual for regression, none for multiclass. Returns the PNG paths."""
+    if task == "binary":
+        return plot_curves(y, scores, folder)
+    if task == "regression":
+        return [plot_predicted_vs_actual(y, scores, folder)]
+    return []
 
 
 def plot_curves(y: np.ndarray, scores: dict[str, np.ndarray], folder: Path) -> list[Path]:
@@ -139,17 +153,41 @@ def plot_curves(y: np.ndarray, scores: dict[str, np.ndarray], folder: Path) -> l
     return paths
 
 
+def plot_predicted_vs_actual(y: np.ndarray, scores: dict[str, np.ndarray], folder: Path) -> Path:
+    """Predicted against observed values of each scorer, with the identity line; returns the PNG path."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    folder.mkdir(parents=True, exist_ok=True)
+    fig, ax = plt.subplots(figsize=(5, 4))
+    for label, values in scores.items():
+        ax.scatter(y, values, s=4, alpha=0.4, label=label)
+    low, high = float(np.min(y)), float(np.max(y))
+    ax.plot([low, high], [low, high], linestyle=":", color="grey")
+    ax.set(xlabel="observed", ylabel="predicted", title="Predicted vs actual (held-out days)")
+    ax.legend(loc="best")
+    fig.tight_layout()
+    path = folder / "predicted_vs_actual.png"
+    fig.savefig(path, dpi=80)
+    plt.close(fig)
+    return path
+
+
 def feature_importance(
-    model: Pipeline, x: pd.DataFrame, y: np.ndarray, *, seed: int, max_rows: int = 2000
+    model: Pipeline, x: pd.DataFrame, y: np.ndarray, *, task: TaskType, seed: int, max_rows: int = 2000
 ) -> pd.DataFrame:
-    """Permutation importance (drop in ROC AUC) on up to `max_rows` held-out rows, largest first."""
+    """Permutation importance (drop in the task's primary metric) on up to `max_rows` held-out rows, largest first."""
     import pandas as pd
     from sklearn.inspection import permutation_importance
 
     if len(x) > max_rows:
         sample = x.sample(n=max_rows, random_state=seed)
         x, y = sample, y[x.index.get_indexer(sample.index)]
-    result = permutation_importance(model, x, y, scoring="roc_auc", n_repeats=3, random_state=seed, n_jobs=1)
+    scoring = IMPORTANCE_SCORER[primary_metric(task).name]
+    result = permutation_importance(model, x, y, scoring=scoring, n_repeats=3, random_state=seed, n_jobs=1)
     table = pd.DataFrame(
         {"feature": x.columns, "importance_mean": result.importances_mean, "importance_std": result.importances_std}
     )

@@ -13,8 +13,9 @@ from typing import TYPE_CHECKING, Any
 
 from mlops.config import PROJECT_ROOT
 from mlops.lakehouse import WriterId
+from mlops.task_metrics import guard_metric, metric_label, primary_metric
 from mlops.training.dataset import TrainingSet
-from mlops.training.model import model_inputs
+from mlops.training.estimator import model_inputs
 from mlops.usecase.contract import ENTITY_DATE
 
 if TYPE_CHECKING:
@@ -25,8 +26,8 @@ if TYPE_CHECKING:
 
     from mlops.config import Settings
     from mlops.lakehouse import Lakehouse, WriteResult
+    from mlops.training.estimator import TuningResult
     from mlops.training.evaluate import Evaluation
-    from mlops.training.model import TuningResult
     from mlops.usecase import UseCase
 
 log = logging.getLogger(__name__)
@@ -98,30 +99,33 @@ def log_datasets(training: TrainingSet) -> None:
 def log_evaluation_artifacts(
     evaluation: Evaluation, tuning: TuningResult, plots: list[Path], importance: pd.DataFrame
 ) -> None:
-    """Curves, calibration plot, importance and the small evaluation and tuning tables."""
+    """The task's plots (curves and calibration, or predicted vs actual), importance, evaluation and tuning tables."""
     import mlflow
     import pandas as pd
+
+    from mlops.training.estimator import VALIDATION_LOSS
 
     for path in plots:
         mlflow.log_artifact(str(path), artifact_path="plots")
     mlflow.log_table(evaluation.table(), artifact_file="evaluation/metrics.json")
     mlflow.log_table(importance, artifact_file="evaluation/feature_importance.json")
-    trials = pd.DataFrame(
-        [{**t.params, "n_iter": t.n_iter, "validation_log_loss": t.validation_log_loss} for t in tuning.trials]
-    )
+    loss = f"validation_{VALIDATION_LOSS[evaluation.task]}"
+    trials = pd.DataFrame([{**t.params, "n_iter": t.n_iter, loss: t.validation_loss} for t in tuning.trials])
     mlflow.log_table(trials, artifact_file="tuning/trials.json")
 
 
 def log_model(model: Pipeline, sample: pd.DataFrame, usecase: UseCase) -> ModelInfo:
-    """The pipeline as an MLflow model whose pyfunc returns class probabilities; skops-serialised."""
+    """The pipeline as an MLflow model, skops-serialised: its pyfunc returns class probabilities (classifiers,
+    `predict_proba`) or predicted values (regression, `predict`); loading trusts only the model spec's types."""
     import mlflow
     import mlflow.sklearn
     import sklearn
     import skops
     from mlflow.models import infer_signature
 
+    predict_fn = "predict" if usecase.model.task == "regression" else "predict_proba"
     example = model_inputs(sample.head(5), usecase)
-    signature = infer_signature(example, model.predict_proba(example))
+    signature = infer_signature(example, getattr(model, predict_fn)(example))
     requirements = [
         f"mlflow=={mlflow.__version__}",
         f"scikit-learn=={sklearn.__version__}",
@@ -132,7 +136,7 @@ def log_model(model: Pipeline, sample: pd.DataFrame, usecase: UseCase) -> ModelI
         name=MODEL_ARTIFACT,
         signature=signature,
         input_example=example,
-        pyfunc_predict_fn="predict_proba",
+        pyfunc_predict_fn=predict_fn,
         serialization_format="skops",
         skops_trusted_types=list(usecase.model.skops_trusted_types),  # named by the model spec: loading stays safe
         pip_requirements=requirements,
@@ -147,27 +151,42 @@ def register_version(
     from mlflow import MlflowClient
 
     name = settings.mlflow.model_name
+    primary = primary_metric(evaluation.task).name
     version_tags = {
         **{k: v for k, v in tags.items() if k.startswith(("mlops.", "airflow."))},
         "mlops.run_id": run_id,
         "mlops.data_versions": json.dumps({s.table: s.version for s in training.sources}),
-        "mlops.test_roc_auc": f"{evaluation.model.roc_auc:.4f}",
-        "mlops.baseline_roc_auc": f"{evaluation.baseline.roc_auc:.4f}",
+        f"mlops.test_{primary}": f"{evaluation.model[primary]:.4f}",
+        f"mlops.baseline_{primary}": f"{evaluation.baseline[primary]:.4f}",
     }
     version = mlflow.register_model(model_uri, name, tags=version_tags)
     description = (
         f"Trained on {training.usecase.entity.noun}s {training.window.describe()} "
-        f"({tags.get('mlops.reason', 'manual')}, "
-        f"run {run_id}). Held-out ROC AUC {evaluation.model.roc_auc:.4f} vs baseline "
-        f"{evaluation.baseline.roc_auc:.4f} (lift {evaluation.roc_auc_lift:+.4f}), "
-        f"log loss {evaluation.model.log_loss:.4f}. No alias: model_promotion decides."
+        f"({tags.get('mlops.reason', 'manual')}, run {run_id}). {describe_evaluation(evaluation)} "
+        "No alias: model_promotion decides."
     )
     client = MlflowClient(tracking_uri=settings.mlflow.tracking_uri)
     return client.update_model_version(name, version.version, description=description)
 
 
+def describe_evaluation(evaluation: Evaluation) -> str:
+    """One sentence: held-out primary metric vs the baseline's (with the lift) and the guard metric, e.g.
+    `Held-out ROC AUC 0.7012 vs baseline 0.6500 (lift +0.0512), log loss 0.5000.`"""
+    task = evaluation.task
+    primary, guard = primary_metric(task).name, guard_metric(task).name
+    return (
+        f"Held-out {metric_label(task, primary)} {evaluation.model[primary]:.4f} vs baseline "
+        f"{evaluation.baseline[primary]:.4f} (lift {evaluation.lift(primary):+.4f}), "
+        f"{metric_label(task, guard)} {evaluation.model[guard]:.4f}."
+    )
+
+
 def append_training_run(lakehouse: Lakehouse, row: dict[str, Any]) -> WriteResult:
-    """Append one run's summary to monitoring.training_runs (once per MLflow run id, even on retry)."""
+    """Append one run's summary to monitoring.training_runs (once per MLflow run id, even on retry).
+
+    The table takes its columns from the first row, so a use case's runs carry its task's metrics
+    (`test_roc_auc`, ... for binary, `test_rmse`, ... for regression); each use case has its own table.
+    """
     import pyarrow as pa
 
     record = {**row, "recorded_at": datetime.now(UTC)}

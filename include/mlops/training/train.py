@@ -9,13 +9,22 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from mlops.training.dataset import TrainingSet, TrainingWindow, build_training_set, check_training_set
-from mlops.training.model import MODEL_FAMILIES, TuningBudget, TuningResult, fit_final, predict_proba, tune
+from mlops.task_metrics import primary_metric
+from mlops.training.dataset import (
+    TrainingRequestError,
+    TrainingSet,
+    TrainingWindow,
+    build_training_set,
+    check_training_set,
+    default_window_end,
+)
+from mlops.training.estimator import MODEL_FAMILIES, TuningBudget, TuningResult, fit_final, predict_scores, tune
 from mlops.training.track import RunIdentity
 
 if TYPE_CHECKING:
@@ -26,9 +35,17 @@ if TYPE_CHECKING:
 
     from mlops.config import Settings
     from mlops.lakehouse import Lakehouse
+    from mlops.task_metrics import TaskType
     from mlops.training.evaluate import Evaluation
 
 log = logging.getLogger(__name__)
+
+# Test metrics in a run's summary (XCom, the model-registered asset event), then baseline and lift of the primary.
+SUMMARY_METRICS = {
+    "binary": ("roc_auc", "pr_auc", "log_loss", "brier"),
+    "multiclass": ("macro_f1", "log_loss", "accuracy"),
+    "regression": ("rmse", "mae", "r2"),
+}
 
 
 @dataclass(frozen=True)
@@ -53,7 +70,7 @@ class TrainingRequest:
         """The model family, validated against the supported ones."""
         family = self.model_family or settings.training.model_family
         if family not in MODEL_FAMILIES:
-            raise ValueError(f"Unknown model family {family!r}; supported: {', '.join(MODEL_FAMILIES)}")
+            raise TrainingRequestError(f"Unknown model family {family!r}; supported: {', '.join(MODEL_FAMILIES)}")
         return family
 
 
@@ -80,10 +97,13 @@ class TrainingResult:
     window: TrainingWindow
     rows: dict[str, int]
     metrics: dict[str, float]
+    task: TaskType
 
     def summary(self) -> dict[str, Any]:
-        """Small JSON-scalar dict for XCom and the model-registered asset event."""
-        keys = ("test_roc_auc", "test_pr_auc", "test_log_loss", "test_brier", "baseline_roc_auc", "roc_auc_lift")
+        """Small JSON-scalar dict for XCom and the model-registered asset event (binary: test ROC AUC, PR AUC,
+        log loss, Brier, baseline ROC AUC, ROC AUC lift)."""
+        primary = primary_metric(self.task).name
+        keys = (*(f"test_{m}" for m in SUMMARY_METRICS[self.task]), f"baseline_{primary}", f"{primary}_lift")
         return {
             "model_name": self.model_name,
             "version": self.version,
@@ -108,18 +128,82 @@ def fit_and_evaluate(training: TrainingSet, budget: TuningBudget, seed: int, n_t
 
 
 def _fit_and_evaluate(training: TrainingSet, budget: TuningBudget, seed: int) -> FittedModel:
+    from mlops.training.estimator import model_inputs
     from mlops.training.evaluate import evaluate, feature_importance
-    from mlops.training.model import model_inputs
 
     started, usecase = time.monotonic(), training.usecase
+    task = usecase.model.task
     train, validation, test = (training.part(s) for s in ("train", "validation", "test"))
     tuning = tune(usecase, train, validation, budget, seed)
     model = fit_final(usecase, training.frame[training.frame["split"] != "test"], tuning.best, seed)
     y = test[training.label].to_numpy()
-    scores = {"model": predict_proba(usecase, model, test), "baseline": usecase.model.baseline(test, train)}
-    evaluation = evaluate(y, scores["model"], scores["baseline"])
-    importance = feature_importance(model, model_inputs(test, usecase).reset_index(drop=True), y, seed=seed)
+    scores = {"model": predict_scores(usecase, model, test), "baseline": usecase.model.baseline(test, train)}
+    evaluation = evaluate(task, y, scores["model"], scores["baseline"], usecase.model.classes)
+    inputs = model_inputs(test, usecase).reset_index(drop=True)
+    importance = feature_importance(model, inputs, y, task=task, seed=seed)
     return FittedModel(model, tuning, evaluation, scores, importance, time.monotonic() - started)
+
+
+def _optional_int(value: Any, name: str) -> int | None:
+    if value is None or not str(value).strip():
+        return None
+    try:
+        return int(str(value).strip())
+    except ValueError:
+        raise TrainingRequestError(f"{name} must be an integer, got {value!r}") from None
+
+
+def request_from_params(
+    lakehouse: Lakehouse,
+    settings: Settings,
+    who: RunIdentity,
+    *,
+    window_end: Any = None,
+    window_days: Any = None,
+    tuning_trials: Any = None,
+    tuning_timeout_seconds: Any = None,
+    model_family: Any = None,
+    data_interval_end: Any = None,
+) -> TrainingRequest:
+    """A validated TrainingRequest from a run's parameters (strings or numbers; empty: the config's value).
+
+    Without `window_end` the window ends the day before `data_interval_end`, capped at the latest date
+    with complete labels in the use case's entity table.
+
+    Raises:
+        TrainingRequestError: a bad date or number, a window with no training days, an unknown family.
+        TrainingDataError: no window end can be chosen (no entity table, no rows).
+    """
+    from mlops.usecase import usecase_of
+
+    if window_end is not None and str(window_end).strip():
+        try:
+            end = date.fromisoformat(str(window_end).strip()[:10])
+        except ValueError:
+            raise TrainingRequestError(f"window_end must be a date YYYY-MM-DD, got {window_end!r}") from None
+    else:
+        end = default_window_end(lakehouse, usecase_of(settings), data_interval_end)
+    request = TrainingRequest(
+        window_end=end,
+        window_days=_optional_int(window_days, "window_days"),
+        tuning_trials=_optional_int(tuning_trials, "tuning_trials"),
+        tuning_timeout_seconds=_optional_int(tuning_timeout_seconds, "tuning_timeout_seconds"),
+        model_family=str(model_family).strip() if model_family else None,
+        who=who,
+    )
+    TrainingWindow.from_settings(settings, request.window_end, request.window_days)
+    request.budget(settings), request.family(settings)
+    return request
+
+
+def train_requested(
+    spark: Callable[[], SparkSession], lakehouse: Lakehouse, settings: Settings, request: TrainingRequest
+) -> dict[str, Any]:
+    """`train_model` for a request checked by `request_from_params`; Spark starts only now. Returns the summary."""
+    log.info("Training %s in env %s: %s", settings.mlflow.model_name, settings.env, request)
+    result = train_model(spark(), lakehouse, settings, request)
+    log.info("Registered %s version %s (run %s)", result.model_name, result.version, result.run_id)
+    return result.summary()
 
 
 def train_model(
@@ -130,7 +214,7 @@ def train_model(
     Raises:
         TrainingDataError: a source table is missing, or the window is empty, too small or single-class
             (checked before any MLflow run exists, so nothing is logged or registered).
-        ValueError: an invalid window or budget or an unknown model family.
+        TrainingRequestError: an invalid window or an unknown model family.
     """
     window = TrainingWindow.from_settings(settings, request.window_end, request.window_days)
     budget, family = request.budget(settings), request.family(settings)
@@ -154,7 +238,8 @@ def log_and_register(
 
     from mlops.monitoring.reference import log_reference, store_reference
     from mlops.tracking import ensure_experiment
-    from mlops.training.evaluate import plot_curves
+    from mlops.training.estimator import VALIDATION_LOSS
+    from mlops.training.evaluate import plot_evaluation
     from mlops.training.track import (
         append_training_run,
         code_version,
@@ -170,14 +255,15 @@ def log_and_register(
     experiment_id = ensure_experiment(settings)
     tags = run_tags(settings, training, request.who, code_version())
     metrics = {**fitted.evaluation.metrics(), "fit_seconds": fitted.seconds}
+    task = training.usecase.model.task
     with mlflow.start_run(experiment_id=experiment_id, tags=tags) as run, temporary_folder() as scratch:
         mlflow.log_params(_params(settings, request, training, fitted, budget))
         mlflow.log_metrics(metrics)
         for step, trial in enumerate(fitted.tuning.trials):
-            mlflow.log_metric("trial_validation_log_loss", trial.validation_log_loss, step=step)
+            mlflow.log_metric(f"trial_validation_{VALIDATION_LOSS[task]}", trial.validation_loss, step=step)
         log_datasets(training)
         y = training.part("test")[training.label].to_numpy()
-        plots = plot_curves(y, fitted.test_scores, Path(scratch))
+        plots = plot_evaluation(task, y, fitted.test_scores, Path(scratch))
         log_evaluation_artifacts(fitted.evaluation, fitted.tuning, plots, fitted.importance)
         info = log_model(fitted.model, training.part("test"), training.usecase)
         reference = _reference_profile(settings, training, fitted)
@@ -193,20 +279,23 @@ def log_and_register(
         training.window,
         training.counts(),
         metrics,
+        task,
     )
     append_training_run(lakehouse, _audit_row(settings, request, result, tags["mlops.code_version"]))
     return result
 
 
 def _reference_profile(settings: Settings, training: TrainingSet, fitted: FittedModel) -> Any:
-    """What monitoring compares with: the training set's model inputs and the model's probabilities on them."""
+    """What monitoring compares with: the training set's model inputs and the model's score on them (P(positive
+    class), the predicted value, or the probability of the predicted class: `prediction_score`)."""
     from mlops.monitoring.reference import build_reference
-    from mlops.training.model import feature_columns, model_inputs
+    from mlops.training.estimator import feature_columns, model_inputs, prediction_score
 
-    inputs = model_inputs(training.frame, training.usecase)
-    probabilities = fitted.model.predict_proba(inputs)[:, 1]
+    usecase = training.usecase
+    inputs = model_inputs(training.frame, usecase)
+    scores = prediction_score(usecase.model.task, predict_scores(usecase, fitted.model, training.frame))
     source = f"training set {training.window.describe()}, {len(inputs):,} rows"
-    return build_reference(settings, inputs, probabilities, feature_columns(training.usecase), source)
+    return build_reference(settings, inputs, scores, feature_columns(usecase), source)
 
 
 def _params(

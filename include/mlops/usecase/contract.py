@@ -13,6 +13,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
+from mlops.errors import Refusal
 from mlops.features.catalog import FeatureTable
 from mlops.task_metrics import TaskType
 
@@ -31,12 +32,19 @@ NAME_PATTERN = re.compile(r"^[a-z][a-z0-9_]{1,40}$")
 ENTITY_DATE = "entity_date"
 
 
-class UseCaseError(ValueError):
+class UseCaseError(Refusal, ValueError):
     """A use case cannot be loaded or is inconsistent; the message names the use case and the field."""
 
     def __init__(self, usecase: str, field_name: str, problem: str) -> None:
         super().__init__(f"Use case {usecase!r}: {field_name}: {problem}")
         self.usecase, self.field_name, self.problem = usecase, field_name, problem
+
+
+class UnknownFeatureTableError(Refusal, KeyError):
+    """A feature table the use case does not declare was asked for (the message lists those it declares)."""
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else ""
 
 
 @dataclass(frozen=True)
@@ -130,11 +138,12 @@ class FeatureSpec:
     catalog_note: str = ""
 
     def table(self, name: str) -> FeatureTable:
-        """The table called `name` (`features.<table>` or `<table>`); KeyError lists the known ones."""
+        """The table called `name` (`features.<table>` or `<table>`); UnknownFeatureTableError lists the known ones."""
         for table in self.tables:
             if name in (table.name, table.short_name):
                 return table
-        raise KeyError(f"Unknown feature table {name!r}; registered tables: {', '.join(t.name for t in self.tables)}")
+        known = ", ".join(t.name for t in self.tables)
+        raise UnknownFeatureTableError(f"Unknown feature table {name!r}; registered tables: {known}")
 
     def model_features(self) -> tuple[str, ...]:
         """Every feature meant as a model input, in catalog order (the PIT join's output columns)."""
@@ -170,7 +179,8 @@ class ModelSpec:
 
     `build_estimator(params, max_iter=..., seed=..., features=[...], categorical=[...])` returns an
     unfitted sklearn estimator or pipeline; `baseline(test, train) -> scores` is the business baseline
-    scored on the same held-out rows (probabilities for classifiers, values for regression).
+    scored on the same held-out rows: P(positive class) for binary, an (n, k) probability matrix whose columns
+    follow `classes` for multiclass, predicted values for regression.
     """
 
     task: TaskType
@@ -182,7 +192,7 @@ class ModelSpec:
     max_iter: int = 300
     skops_trusted_types: tuple[str, ...] = ()  # types outside skops' default trust list the fitted model holds
     staged_scores: Callable[..., Any] | None = None  # (fitted, X) -> iterator of per-round scores, for early stopping
-    classes: tuple[Any, ...] | None = None  # multiclass: the class labels in probability-column order
+    classes: tuple[Any, ...] | None = None  # multiclass only: the class labels, sorted (predict_proba's column order)
 
 
 @dataclass(frozen=True)

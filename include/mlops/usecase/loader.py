@@ -103,6 +103,7 @@ def check_usecase(usecase: UseCase) -> None:
         raise UseCaseError(
             name, "model.task", f"unknown task type {usecase.model.task!r}; use one of {', '.join(TASK_TYPES)}"
         )
+    _check_classes(usecase)
     if usecase.labels.lag_days < 0:
         raise UseCaseError(name, "labels.lag_days", f"must be >= 0, got {usecase.labels.lag_days}")
     unknown = [c for c in usecase.model.categorical if c not in usecase.features.model_features()]
@@ -112,6 +113,26 @@ def check_usecase(usecase: UseCase) -> None:
     absent = [env for env in ENVIRONMENTS if not (config / f"{env}.yaml").is_file()]
     if absent:
         raise UseCaseError(name, "config_dir", f"{config} has no {', '.join(f'{e}.yaml' for e in absent)}")
+
+
+def _check_classes(usecase: UseCase) -> None:
+    """A multiclass model lists its classes, sorted as sklearn orders predict_proba columns; no other task does."""
+    name, model = usecase.name, usecase.model
+    if model.task != "multiclass":
+        if model.classes is not None:
+            raise UseCaseError(name, "model.classes", f"only multiclass models list classes; a {model.task} has none")
+        return
+    classes = list(model.classes or ())
+    if len(classes) < 2 or len(set(classes)) != len(classes):
+        raise UseCaseError(name, "model.classes", f"a multiclass model needs 2+ distinct classes, got {classes!r}")
+    try:
+        ordered = sorted(classes)
+    except TypeError:
+        raise UseCaseError(name, "model.classes", f"classes must be of one sortable type, got {classes!r}") from None
+    if ordered != classes:
+        raise UseCaseError(
+            name, "model.classes", f"list them sorted as predict_proba orders its columns: {ordered!r}, not {classes!r}"
+        )
 
 
 def _check_features(usecase: UseCase) -> None:

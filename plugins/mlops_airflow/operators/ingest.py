@@ -6,10 +6,9 @@ from collections.abc import Sequence
 from typing import Any
 
 from airflow.sdk import Context
-from airflow.sdk.exceptions import AirflowFailException
 
 from mlops_airflow.common import emit_asset_metadata, run_days
-from mlops_airflow.hooks import UseCaseOperator
+from mlops_airflow.hooks import UseCaseOperator, task_outcome
 
 
 class IngestLandingOperator(UseCaseOperator):
@@ -34,21 +33,11 @@ class IngestLandingOperator(UseCaseOperator):
         self.day = day
         self.days = days
 
+    @task_outcome
     def execute(self, context: Context) -> dict[str, Any]:
-        from mlops.ingestion import IngestionError, ingest_day
+        from mlops.ingestion import ingest_dates
 
-        settings = self.hook.settings
-        lakehouse = self.hook.lakehouse
-        results = []
-        for day in run_days(self.day, self.days):
-            try:
-                results.append(ingest_day(settings, lakehouse, self.dataset, day, context["run_id"]))
-            except IngestionError as exc:
-                raise AirflowFailException(str(exc)) from exc
-            self.log.info("Ingested %s for %s: %s", self.dataset, day, results[-1].summary())
-        summary = results[-1].summary()
-        if len(results) > 1:
-            rows, skipped = sum(r.rows for r in results), all(r.skipped for r in results)
-            summary = {**summary, "days": len(results), "rows": rows, "skipped": skipped}
+        dates = run_days(self.day, self.days)
+        summary = ingest_dates(self.hook.settings, self.hook.lakehouse, self.dataset, dates, context["run_id"])
         emit_asset_metadata(context, self.outlets, summary)
         return summary

@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import date
-from pathlib import Path
 from typing import Any
 
 from airflow.sdk import Context
 
-from mlops_airflow.common import emit_asset_metadata
-from mlops_airflow.hooks import UseCaseOperator
+from mlops_airflow.common import emit_asset_metadata, run_days
+from mlops_airflow.hooks import UseCaseOperator, task_outcome
 
 
 class MonitorModelOperator(UseCaseOperator):
@@ -29,45 +27,15 @@ class MonitorModelOperator(UseCaseOperator):
         super().__init__(**kwargs)
         self.day, self.model_version = day, model_version
 
+    @task_outcome
     def execute(self, context: Context) -> dict[str, Any]:
-        from airflow.sdk.exceptions import AirflowFailException
+        from mlops.monitoring.job import monitor_day
 
-        from mlops.monitoring.job import describe, run_monitoring
-        from mlops.quality.pipeline_gates import GateFailedError
-
-        settings = self.hook.settings
-        lakehouse, day, version = (
-            self.hook.lakehouse,
-            date.fromisoformat(str(self.day)[:10]),
-            str(self.model_version),
-        )
-        try:
-            result = run_monitoring(lakehouse, settings, day, version, context["run_id"])
-        except (LookupError, GateFailedError) as exc:
-            raise AirflowFailException(
-                f"Monitoring of {settings.mlflow.model_name} v{version} for {day}: {exc}"
-            ) from exc
-        for note in result.notes:
-            self.log.warning(note)
-        report = self._report(settings, result)
-        summary = {**result.summary(), "report": str(report), "alert": describe(result)}
+        hook, day = self.hook, run_days(self.day)[0]
+        summary = monitor_day(hook.lakehouse, hook.settings, hook.mlflow, day, self.model_version, context["run_id"])
         emit_asset_metadata(context, self.outlets, {k: v for k, v in summary.items() if k != "alert"})
         self.log.info("Monitoring summary: %s", summary)
         return summary
-
-    def _report(self, settings: Any, result: Any) -> Path:
-
-        from mlops.monitoring.report import write_report
-        from mlops.registry import get_version
-
-        name = f"drift_{result.day}_v{result.model_version}.html"
-        path = write_report(result, Path(settings.lakehouse.reports_root) / "_reports" / "drift" / name)
-        self.log.info("Drift report: %s", path.resolve().as_uri())
-        client = self.hook.mlflow
-        run_id = get_version(client, result.model_name, result.model_version).run_id
-        client.log_artifact(run_id, str(path), artifact_path=f"monitoring/{result.day}")
-        self.log.info("Logged to MLflow: runs:/%s/monitoring/%s/%s", run_id, result.day, name)
-        return path
 
 
 class RetrainingGuardrailsOperator(UseCaseOperator):
@@ -84,25 +52,12 @@ class RetrainingGuardrailsOperator(UseCaseOperator):
         super().__init__(**kwargs)
         self.signal_ids, self.training_dag_id = signal_ids, training_dag_id
 
+    @task_outcome
     def execute(self, context: Context) -> dict[str, Any]:
-        from airflow.sdk.exceptions import AirflowSkipException
+        from mlops.monitoring.retraining import review_signals
 
-        from mlops.monitoring.retraining import close_signals, decide, open_signals
-
-        settings = self.hook.settings
-        lakehouse = self.hook.lakehouse
-        ids = set(self.signal_ids or [])
-        signals = open_signals(lakehouse, settings.mlflow.model_name, tuple(settings.retraining.signal_kinds))
-        signals = signals[signals["signal_id"].isin(ids)] if len(signals) else signals
         active = context["ti"].get_dr_count(dag_id=self.training_dag_id, states=["queued", "running"])
-        decision = decide(lakehouse, settings, signals, active)
-        self.log.info("Guardrail checks: %s", decision.checks)
-        if not decision.allowed:
-            text = "; ".join(decision.reasons)
-            close_signals(lakehouse, decision.signal_ids, "declined", text, context["run_id"])
-            raise AirflowSkipException(f"Not retraining: {text}")
-        self.log.info("Retraining allowed: %s", decision.conf())
-        return decision.summary()
+        return review_signals(self.hook.lakehouse, self.hook.settings, self.signal_ids, active, context["run_id"])
 
 
 class CloseSignalsOperator(UseCaseOperator):

@@ -6,10 +6,9 @@ from collections.abc import Sequence
 from typing import Any
 
 from airflow.sdk import Context
-from airflow.sdk.exceptions import AirflowFailException
 
 from mlops_airflow.common import run_days
-from mlops_airflow.hooks import UseCaseOperator
+from mlops_airflow.hooks import UseCaseOperator, task_outcome
 
 
 class QualityGateOperator(UseCaseOperator):
@@ -49,29 +48,11 @@ class QualityGateOperator(UseCaseOperator):
         self.days = days
         self.model_version = model_version
 
+    @task_outcome
     def execute(self, context: Context) -> dict[str, Any]:
-        from mlops.quality.pipeline_gates import GateFailedError, GateRequest, run_named_gate
+        from mlops.quality.pipeline_gates import run_gate_dates
 
-        settings = self.hook.settings
-        lakehouse = self.hook.lakehouse
-        version = None if self.model_version in (None, "", "None") else str(self.model_version)
-        summaries = []
+        version = None if self.model_version in (None, "") else str(self.model_version)
         dates = run_days(self.day, self.days)
-        for day in dates:
-            # Data Docs once per run (with its last date) and for any refused batch: building them is most
-            # of a small gate's time.
-            req = GateRequest(settings, lakehouse, self.target, day, context["run_id"], version, day == dates[-1])
-            try:
-                result = run_named_gate(self.gate, req)
-            except GateFailedError as exc:
-                if exc.result is not None:
-                    self._log_locations(exc.result)
-                raise AirflowFailException(f"{day}: {exc}") from exc
-            self._log_locations(result)
-            summaries.append(result.summary())
-            self.log.info("Gate %s on %s for %s passed: %s", self.gate, self.target, day, summaries[-1])
-        return summaries[0] if len(summaries) == 1 else {"days": len(summaries), "results": summaries}
-
-    def _log_locations(self, result: Any) -> None:
-        self.log.info("Full validation result: %s", result.result_path)
-        self.log.info("Data Docs: %s", result.data_docs_path)
+        return run_gate_dates(self.gate, self.hook.settings, self.hook.lakehouse, self.target, dates,
+                              context["run_id"], version)  # fmt: skip

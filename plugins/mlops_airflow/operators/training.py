@@ -3,23 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import date
 from typing import Any
 
 from airflow.sdk import Context
 
-from mlops_airflow.common import DEFAULT_SPARK_CONN_ID, emit_asset_metadata, spark_for_task
-from mlops_airflow.hooks import UseCaseOperator
-
-
-def _optional_int(value: Any, name: str) -> int | None:
-    """A rendered template or param value as an int; empty or None means "use the config"."""
-    if value is None or value == "" or value == "None":
-        return None
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        raise ValueError(f"{name} must be an integer, got {value!r}") from None
+from mlops_airflow.common import DEFAULT_SPARK_CONN_ID, emit_asset_metadata
+from mlops_airflow.hooks import UseCaseOperator, task_outcome
 
 
 class TrainModelOperator(UseCaseOperator):
@@ -72,50 +61,19 @@ class TrainModelOperator(UseCaseOperator):
         self.reason = reason
         self.spark_conn_id = spark_conn_id
 
+    @task_outcome
     def execute(self, context: Context) -> dict[str, Any]:
-        from airflow.sdk.exceptions import AirflowFailException
+        from mlops.training import RunIdentity
+        from mlops.training.train import request_from_params, train_requested
 
-        from mlops.training import TrainingDataError, TrainingWindow, train_model
-
-        settings = self.hook.settings
-        lakehouse = self.hook.lakehouse
-        try:
-            request = self._request(lakehouse, context)
-            TrainingWindow.from_settings(settings, request.window_end, request.window_days)  # validate early
-            request.budget(settings), request.family(settings)
-        except (TrainingDataError, ValueError) as exc:
-            raise AirflowFailException(f"Not training {settings.mlflow.model_name}: {exc}") from exc
-        spark = spark_for_task(settings, self.spark_conn_id, f"{self.dag_id}.{self.task_id}")
-        self.log.info("Training %s in env %s: %s", settings.mlflow.model_name, settings.env, request)
-        try:
-            result = train_model(spark, lakehouse, settings, request)
-        except TrainingDataError as exc:  # retrying cannot fix the data: fail without retries
-            raise AirflowFailException(f"Not training {settings.mlflow.model_name}: {exc}") from exc
-        summary = result.summary()
+        who = RunIdentity(reason=self.reason or self._run_type(context), dag_id=self.dag_id, run_id=context["run_id"])
+        params = {name: getattr(self, name) for name in self.template_fields if name != "reason"}
+        interval_end = context.get("data_interval_end")
+        request = request_from_params(self.hook.lakehouse, self.hook.settings, who, **params,
+                                      data_interval_end=interval_end)  # fmt: skip
+        summary = train_requested(self.spark, self.hook.lakehouse, self.hook.settings, request)
         emit_asset_metadata(context, self.outlets, summary)
-        self.log.info("Registered %s version %s (run %s)", result.model_name, result.version, result.run_id)
         return summary
-
-    def _request(self, lakehouse: Any, context: Context) -> Any:
-        from mlops.training import RunIdentity, TrainingRequest, default_window_end
-
-        if self.window_end and self.window_end != "None":
-            try:
-                end = date.fromisoformat(str(self.window_end))
-            except ValueError:
-                raise ValueError(f"window_end must be a date YYYY-MM-DD, got {self.window_end!r}") from None
-        else:
-            end = default_window_end(lakehouse, self.hook.usecase, context.get("data_interval_end"))
-        return TrainingRequest(
-            window_end=end,
-            window_days=_optional_int(self.window_days, "window_days"),
-            tuning_trials=_optional_int(self.tuning_trials, "tuning_trials"),
-            tuning_timeout_seconds=_optional_int(self.tuning_timeout_seconds, "tuning_timeout_seconds"),
-            model_family=self.model_family or None,
-            who=RunIdentity(
-                reason=self.reason or self._run_type(context), dag_id=self.dag_id, run_id=context["run_id"]
-            ),
-        )
 
     @staticmethod
     def _run_type(context: Context) -> str:

@@ -33,7 +33,7 @@ class DriftSignalTrigger(BaseTrigger):
     def serialize(self) -> tuple[str, dict[str, Any]]:
         """Classpath and arguments, so the triggerer can rebuild this trigger."""
         return (
-            "mlops_airflow.triggers.drift.DriftSignalTrigger",
+            "mlops_airflow.triggers.signal_trigger.DriftSignalTrigger",
             {
                 "lakehouse_root": self.lakehouse_root,
                 "model_name": self.model_name,

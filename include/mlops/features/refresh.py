@@ -1,4 +1,4 @@
-"""Feature jobs of any use case: compute one feature table for one logical day (or a range), stage it, publish it."""
+"""The feature refresh of any use case: compute one feature table for a day (or a range), stage it, publish it."""
 
 from __future__ import annotations
 
@@ -150,3 +150,19 @@ def _merge(lakehouse: Lakehouse, table: FeatureTable, rows: object, day: date, *
 def _unchanged(lakehouse: Lakehouse, table: FeatureTable, day: date) -> WriteResult:
     log.info("%s %s: published partition already equals the staged rows; nothing to merge", table.name, day)
     return WriteResult(table.name, lakehouse.version(table.name), 0, "merge", skipped=True)
+
+
+def publish_feature_dates(
+    lakehouse: Lakehouse, settings: Settings, table_name: str, days: list[date], spark: SparkSession | None = None
+) -> WriteResult:
+    """Publish the staged, validated partition of every date in `days` (`publish_feature_table` per date);
+    one result for the run: the last version, the rows written, skipped when no date changed anything."""
+    from mlops.usecase import usecase_of
+
+    table = usecase_of(settings).features.table(table_name)
+    results = [publish_feature_table(spark, lakehouse, table, day) for day in days]
+    if len(results) == 1:
+        return results[0]
+    written = [r for r in results if not r.skipped]
+    rows = sum(r.rows for r in results)
+    return WriteResult(results[-1].table, results[-1].version, rows, results[-1].operation, skipped=not written)

@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from mlops.errors import Refusal
+
 if TYPE_CHECKING:
     from mlflow import MlflowClient
     from mlflow.entities.model_registry import ModelVersion
@@ -21,11 +23,11 @@ CHAMPION, CHALLENGER, PREVIOUS_CHAMPION = "champion", "challenger", "previous_ch
 MAX_TAG_CHARS = 4000
 
 
-class RegistryInputError(ValueError):
+class RegistryInputError(Refusal, ValueError):
     """The model or version does not exist, or the version cannot take the requested transition."""
 
 
-class PromotionRaceError(RuntimeError):
+class PromotionRaceError(Refusal, RuntimeError):
     """The champion alias moved since the comparison: another promotion won; this one moves nothing."""
 
 

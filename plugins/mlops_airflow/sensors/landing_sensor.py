@@ -12,7 +12,7 @@ from airflow.sdk.exceptions import AirflowFailException
 
 from mlops_airflow.common import run_days
 from mlops_airflow.hooks import UseCaseSensor
-from mlops_airflow.triggers.landing import LandingFileTrigger
+from mlops_airflow.triggers.landing_trigger import LandingFileTrigger
 
 
 class LandingFileSensor(UseCaseSensor):

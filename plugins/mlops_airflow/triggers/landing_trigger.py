@@ -31,7 +31,7 @@ class LandingFileTrigger(BaseTrigger):
     def serialize(self) -> tuple[str, dict[str, Any]]:
         """Classpath and arguments, so the triggerer can rebuild this trigger."""
         return (
-            "mlops_airflow.triggers.landing.LandingFileTrigger",
+            "mlops_airflow.triggers.landing_trigger.LandingFileTrigger",
             {"path": self.path, "deadline": self.deadline, "poke_interval": self.poke_interval},
         )
 

@@ -7,6 +7,8 @@ from dataclasses import asdict, dataclass
 from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
 
+from mlops.errors import NothingToDo
+
 if TYPE_CHECKING:
     from mlflow import MlflowClient
 
@@ -18,7 +20,7 @@ CHAMPION_OF_THE_TIME = "champion_of_the_time"
 SELECTOR = re.compile(rf"^({CHAMPION}|{CHAMPION_OF_THE_TIME}|[1-9][0-9]*)$")
 
 
-class NoModelError(LookupError):
+class NoModelError(NothingToDo, LookupError):
     """No model can score: no champion (yet), or none was champion for the data date."""
 
 
@@ -47,19 +49,19 @@ def resolve_model(
     """Pin the model version that scores: `champion` (now), `champion_of_the_time` for `day`, or a number.
 
     Raises:
-        ValueError: the selector is none of these.
         NoModelError: no registered model, no champion, or no champion for `day`.
-        RegistryInputError: the given version does not exist or was rejected (a rejected model never scores).
+        RegistryInputError: the selector is none of these, or the given version does not exist or was rejected
+            (a rejected model never scores).
     """
     from mlflow import MlflowClient
     from mlflow.exceptions import MlflowException
 
-    from mlops.registry.registry import CHAMPION as CHAMPION_ALIAS
-    from mlops.registry.registry import RegistryInputError, alias_version, get_version, is_rejected
+    from mlops.registry.transitions import CHAMPION as CHAMPION_ALIAS
+    from mlops.registry.transitions import RegistryInputError, alias_version, get_version, is_rejected
 
     selector = str(selector or CHAMPION).strip()
     if not SELECTOR.match(selector):
-        raise ValueError(
+        raise RegistryInputError(
             f"model_version must be '{CHAMPION}', '{CHAMPION_OF_THE_TIME}' or a version number, got {selector!r}"
         )
     name = settings.mlflow.model_name
@@ -76,7 +78,7 @@ def resolve_model(
         source = CHAMPION
     elif selector == CHAMPION_OF_THE_TIME:
         if day is None or lakehouse is None:
-            raise ValueError(f"'{CHAMPION_OF_THE_TIME}' needs the data date and the lakehouse")
+            raise RegistryInputError(f"'{CHAMPION_OF_THE_TIME}' needs the data date and the lakehouse")
         version, source = champion_for_date(client, lakehouse, name, day), CHAMPION_OF_THE_TIME
     else:
         version, source = selector, "version"

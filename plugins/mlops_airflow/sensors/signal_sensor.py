@@ -10,7 +10,7 @@ from airflow.sdk import Context
 from airflow.sdk.exceptions import AirflowSkipException
 
 from mlops_airflow.hooks import UseCaseSensor
-from mlops_airflow.triggers.drift import DriftSignalTrigger
+from mlops_airflow.triggers.signal_trigger import DriftSignalTrigger
 
 
 class DriftSignalSensor(UseCaseSensor):
