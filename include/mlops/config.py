@@ -236,6 +236,17 @@ class RetrainingSettings(_Frozen):
     wait_hours: int = Field(24, ge=1)  # a sensor run ends (skipped) after this long without a signal
 
 
+class MaintenanceSettings(_Frozen):
+    """Table upkeep by `table_maintenance`: how long time travel must keep working, how much staging to keep."""
+
+    # Files a version committed in the last this-many hours needs are never deleted; older removed files are.
+    # A table whose `delta.deletedFileRetentionDuration` asks for longer keeps its own, longer window.
+    vacuum_retention_hours: int = Field(168, ge=1)
+    # Each staging.* table keeps its last this-many data dates, counted back from its newest (the data clock).
+    staging_retention_days: int = Field(14, ge=1)
+    compact: bool = True  # rewrite a partition's small files into larger ones (a new version, same rows)
+
+
 class Schedules(_Frozen):
     """Cron presets or expressions per pipeline; null disables the time schedule."""
 
@@ -243,6 +254,7 @@ class Schedules(_Frozen):
     model_training: str | None = "@weekly"
     batch_inference: str | None = "@daily"
     model_monitoring: str | None = "@daily"
+    table_maintenance: str | None = "@weekly"
     train_on_feature_updates: bool = False  # model_training also runs when every feature table has updated
 
 
@@ -263,6 +275,7 @@ class Settings(_Frozen):
     inference: InferenceSettings = InferenceSettings()
     monitoring: MonitoringSettings = MonitoringSettings()
     retraining: RetrainingSettings = RetrainingSettings()
+    maintenance: MaintenanceSettings = MaintenanceSettings()
     schedules: Schedules = Schedules()
 
     @model_validator(mode="after")

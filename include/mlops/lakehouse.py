@@ -105,6 +105,28 @@ class Lakehouse:
         """True when the table has at least one commit."""
         return DeltaTable.is_deltatable(self.uri(name), storage_options=self.storage_options or None)
 
+    def tables(self) -> list[str]:
+        """Names of the Delta tables under the root, sorted (`<root>/<layer>/<table>` folders with a commit).
+
+        Folders that are not lower snake_case (`_quality`, `_reports`) or hold no Delta log are left out.
+        """
+        from pyarrow import fs
+
+        filesystem, base = self.filesystem()
+
+        def folders(path: str) -> list[str]:
+            found = filesystem.get_file_info(fs.FileSelector(path, allow_not_found=True))
+            return sorted(info.base_name for info in found if info.type == fs.FileType.Directory)
+
+        names = (f"{layer}.{table}" for layer in folders(base) for table in folders(f"{base}/{layer}"))
+        return [name for name in names if TABLE_NAME.match(name) and self.exists(name)]
+
+    def filesystem(self) -> tuple[Any, str]:
+        """A pyarrow FileSystem on the root (local, or the object store of its URI) and the root's path in it."""
+        from pyarrow import fs
+
+        return fs.FileSystem.from_uri(self.root) if "://" in self.root else (fs.LocalFileSystem(), self.root)
+
     def table(self, name: str, version: int | None = None) -> DeltaTable:
         """The delta-rs handle of a table, optionally at a version."""
         if version is not None and version < 0:

@@ -68,6 +68,7 @@ TEST_SETTINGS = {
         "model_training": None,
         "batch_inference": None,
         "model_monitoring": None,
+        "table_maintenance": None,
         "train_on_feature_updates": False,
     },
     "training": {"train_window_days": WINDOW_DAYS},

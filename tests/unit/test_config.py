@@ -97,6 +97,8 @@ def test_load_settings_names_unknown_top_level_key(tmp_path):
         ("data:\n  replay_days: many\n", r"data\.replay_days", "'many'"),
         ("data:\n  sample_fraction: 2\n", r"data\.sample_fraction", "2"),
         ("quality:\n  mode: warn\n", r"quality\.mode", "'warn'"),
+        ("maintenance:\n  vacuum_retention_hours: 0\n", r"maintenance\.vacuum_retention_hours", "greater than"),
+        ("maintenance:\n  staging_retention_days: -3\n", r"maintenance\.staging_retention_days", "-3"),
     ],
 )
 def test_load_settings_names_key_with_bad_value(tmp_path, extra, key, shown):

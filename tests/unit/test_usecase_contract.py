@@ -24,6 +24,7 @@ PIPELINES = (
     "model_monitoring",
     "drift_retraining",
     "model_rollback",
+    "table_maintenance",
 )
 
 
