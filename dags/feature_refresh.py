@@ -4,8 +4,10 @@
 Daily refresh of the lakehouse for one **data date** (the run's logical date, `ds`):
 
 1. **wait_for_landing** - a deferrable sensor (waits in the triggerer) for
-   `landing/<use case>/<dataset>/date=<ds>/<dataset>.csv` of each of the use case's datasets. After
-   `quality.landing_timeout_minutes` it fails, naming the missing path.
+   `landing/<use case>/<dataset>/date=<ds>/<dataset>.csv` of each of the use case's datasets to be
+   complete: its done marker `<dataset>.csv.done` exists, or it is unchanged for
+   `quality.landing_stable_seconds` (a growing file is waited for). After
+   `quality.landing_timeout_minutes` it fails, naming the missing or still growing path.
 2. **validate_raw_<dataset>** - Great Expectations suite of the raw file (columns and types,
    non-null unique keys, ranges, allowed values, dates inside the day, rows > 0), from the
    use case's landing contract.
@@ -31,7 +33,8 @@ is validated and published. The tables end up exactly as after N daily runs.
 
 **When it fails:** a gate failure names the table, column and expectation, and links the Data
 Docs in the task log; fix the data (or the suite) and clear the failed task. A landing timeout
-means the upstream file is late: clear `wait_for_landing` once it is there.
+means the upstream file is late: clear `wait_for_landing` once it is there. `LandingFileIncomplete`
+means the file changed while it was read: the task retries by itself, nothing was written or quarantined.
 """
 
 from __future__ import annotations

@@ -110,6 +110,9 @@ class QualitySettings(_Frozen):
     max_null_fraction: float = Field(0.05, ge=0.0, le=1.0)
     landing_timeout_minutes: int = Field(60, ge=1)
     landing_poke_seconds: int = Field(30, ge=1)
+    # A landing file without a done marker (`<file>.done`) is complete once its size and mtime have not
+    # changed for this long; before that it is waited for, never read (mlops.landing).
+    landing_stable_seconds: float = Field(30.0, ge=0.0)
 
 
 class TrainingSettings(_Frozen):

@@ -1,4 +1,5 @@
-"""Landing zone to bronze: strict CSV parsing, the raw quality gate, quarantine of bad files, idempotent writes."""
+"""Landing zone to bronze: only complete files, strict CSV parsing, the raw quality gate, quarantine of bad files,
+idempotent writes."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ import pyarrow as pa
 
 from mlops.errors import Refusal
 from mlops.lakehouse import Lakehouse, WriterId
-from mlops.landing import landing_path
+from mlops.landing import done_marker, landing_path, require_complete, require_unchanged
 from mlops.quality.pipeline_gates import quality_store
 from mlops.schemas import INGESTION_COLUMNS, UTC_TS
 from mlops.usecase import Dataset, usecase_of
@@ -179,6 +180,7 @@ def validate_landing(
 
     Raises:
         FileNotFoundError: no file for that day (the message says if it was quarantined earlier).
+        LandingFileIncomplete: the file is still being written or changed while read (retry later).
         IngestionError: the file was unreadable or failed the gate; it was quarantined.
     """
     return _validate(settings, lakehouse or Lakehouse.from_settings(settings), dataset, day, run_id, build_docs)[1]
@@ -196,11 +198,15 @@ def _validate(
         moved = quarantine_path(settings, dataset, day, path)
         note = f"; it was quarantined earlier to {moved}" if moved.exists() else ""
         raise FileNotFoundError(f"No landing file for {dataset} {day.isoformat()}: {path} does not exist{note}")
+    # The last guard of the landing protocol: a file still being written is waited for, never refused.
+    seen = require_complete(path, settings.quality.landing_stable_seconds)
     try:
         table = read_landing_file(path, ds)
     except LandingFileError as exc:
+        require_unchanged(path, seen)  # a file that grew while read is not bad, only not done
         rows = [(str(exc), f"landing_file.{exc.problem}", exc.column)]
         raise _refuse(settings, lakehouse, ds, day, path, run_id, rows, str(exc)) from exc
+    require_unchanged(path, seen)
     gate = run_gate(
         to_gate_frame(table),
         raw_suite(ds, day),
@@ -231,7 +237,8 @@ def quarantine_file(
     run_id: str,
     failures: list[tuple[str, str, str | None]],
 ) -> Path:
-    """Move a refused file out of the landing path and record it, one row per (reason, expectation, column).
+    """Move a refused file (and its done marker) out of the landing path and record it, one row per (reason,
+    expectation, column).
 
     Idempotent: a second call for the same file and run moves nothing and records nothing new.
     """
@@ -239,6 +246,8 @@ def quarantine_file(
     if Path(path).exists():
         target.parent.mkdir(parents=True, exist_ok=True)
         os.replace(path, target)
+    if done_marker(path).exists():  # a stale marker would pass a re-delivery off as complete at once
+        os.replace(done_marker(path), done_marker(target))
     now = datetime.now(UTC)
     records = [
         dict(zip(QUARANTINE_SCHEMA.names, (dataset, day, str(path), str(target), *failure, run_id, now), strict=True))
@@ -277,6 +286,8 @@ def ingest_day(settings: Settings, lakehouse: Lakehouse, dataset: str, day: date
 
     Raises:
         FileNotFoundError: no landing file for that day.
+        LandingFileIncomplete: the file is still being written or changed while read; nothing was written or
+            quarantined, and a retry reads it once complete.
         IngestionError: the file was refused by parsing or the raw gate (and quarantined).
     """
     source = landing_path(settings, dataset, day)  # validates the dataset name

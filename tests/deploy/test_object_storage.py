@@ -96,7 +96,9 @@ def test_ingestion_writes_bronze_to_the_bucket_and_reports_to_the_filesystem(s3,
         landing_root=str(tmp_path / "landing"),
         reports_root=str(tmp_path / "reports"),
     )
-    settings = load_settings("staging").model_copy(update={"lakehouse": lake_settings})
+    base = load_settings("staging")  # files are read as soon as landed: the landing protocol has its own tests
+    quality = base.quality.model_copy(update={"landing_stable_seconds": 0})
+    settings = base.model_copy(update={"lakehouse": lake_settings, "quality": quality})
     lake = Lakehouse.from_settings(settings)
     land_day(settings, DAY, datasets=("flights",))
     land_day(settings, BAD_DAY, datasets=("flights",))

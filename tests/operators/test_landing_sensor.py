@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import time
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
@@ -18,6 +20,14 @@ DAY = "2013-02-03"
 
 def _sensor(**kwargs):
     return LandingFileSensor(task_id="wait", dataset="flights", day=DAY, **kwargs)
+
+
+def _land(path, text="year\n"):
+    """A landing file delivered a while ago (older than any stable window)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    old = time.time() - 3600
+    os.utime(path, (old, old))
 
 
 def _collect(trigger):
@@ -39,8 +49,7 @@ def test_sensor_defers_to_trigger_when_file_is_missing():
 
 def test_sensor_returns_path_without_deferring_when_file_is_present():
     path = landing_path(load_settings(), "flights", date.fromisoformat(DAY))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text("year\n")
+    _land(path)
     try:
         assert _sensor().execute(context={}) == str(path)
     finally:
@@ -56,8 +65,7 @@ def test_sensor_timeout_event_fails_naming_the_path():
 def test_sensor_over_several_days_defers_on_the_first_missing_date():
     settings = load_settings()
     first = landing_path(settings, "flights", date.fromisoformat(DAY))
-    first.parent.mkdir(parents=True, exist_ok=True)
-    first.write_text("year\n")
+    _land(first)
     try:
         with pytest.raises(TaskDeferred) as deferred:
             _sensor(days="3").execute(context={})
@@ -70,11 +78,10 @@ def test_sensor_found_event_defers_again_for_the_next_missing_date():
     settings = load_settings()
     paths = [landing_path(settings, "flights", date(2013, 2, d)) for d in (3, 4)]
     for path in paths:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text("year\n")
+        _land(path)
     try:
         with pytest.raises(TaskDeferred) as deferred:
-            _sensor(days=3).execute_complete(context={}, event={"status": "found", "path": str(paths[1])})
+            _sensor(days=3).execute_complete(context={}, event={"status": "complete", "path": str(paths[1])})
     finally:
         for path in paths:
             path.unlink()
@@ -100,13 +107,14 @@ def test_trigger_serialize_round_trips():
     assert rebuilt.serialize() == (classpath, kwargs)
 
 
-def test_trigger_fires_found_when_file_appears(tmp_path):
+def test_trigger_fires_complete_when_a_stable_file_is_there(tmp_path):
     path = tmp_path / "flights.csv"
-    path.write_text("x\n")
+    _land(path, "x\n")
     deadline = (datetime.now(UTC) + timedelta(minutes=1)).isoformat()
     assert _collect(LandingFileTrigger(path=str(path), deadline=deadline, poke_interval=0.01)) == {
-        "status": "found",
+        "status": "complete",
         "path": str(path),
+        "size": 2,
     }
 
 

@@ -22,7 +22,9 @@ DAY = date(2013, 1, 2)
 def settings(tmp_path):
     """Staging settings (EWR only) with the landing zone and lakehouse in tmp_path."""
     lake = LakehouseSettings(root=str(tmp_path / "lakehouse"), landing_root=str(tmp_path / "landing"))
-    return load_settings("staging").model_copy(update={"lakehouse": lake})
+    base = load_settings("staging")  # files are read as soon as landed: the landing protocol has its own tests
+    quality = base.quality.model_copy(update={"landing_stable_seconds": 0})
+    return base.model_copy(update={"lakehouse": lake, "quality": quality})
 
 
 @pytest.fixture

@@ -23,7 +23,9 @@ GOOD_DAY, BAD_DAY = date(2013, 1, 1), date(2013, 1, 2)
 
 def _settings(root: Path):
     lake = LakehouseSettings(root=str(root / "lakehouse"), landing_root=str(root / "landing"))
-    return load_settings("staging").model_copy(update={"lakehouse": lake})
+    base = load_settings("staging")  # files are read as soon as landed: the landing protocol has its own tests
+    quality = base.quality.model_copy(update={"landing_stable_seconds": 0})
+    return base.model_copy(update={"lakehouse": lake, "quality": quality})
 
 
 @pytest.fixture(scope="module")
