@@ -27,6 +27,12 @@ version). Every queued event is processed: each version is checked; the newest c
 5. `promote`: alias `champion` (the old champion keeps `previous_champion`), re-checked against the
    champion the comparison used; emits asset `mlflow.models.<model_name>.champion`.
 
+**One registry writer per model.** Steps 2 to 5 (and `model_rollback`) run in the Airflow pool
+`mlflow_registry.<model_name>` of one slot, created by the setup steps (`python -m mlops_airflow.pools`);
+each transition also holds the model's registry file lock and re-checks under it, so a rejected version
+never becomes champion and two promotions never both win. A retried step finishes what a failed attempt
+started: the same end state as an unbroken run.
+
 **Writes** model version tags `cd.*`, description lines with this run's link, aliases, and one row per
 check and decision in `monitoring.cd_decisions`.
 
@@ -48,6 +54,7 @@ from mlops_airflow.operators.registry import (
     PromoteModelOperator,
     PromotionApprovalOperator,
 )
+from mlops_airflow.pools import registry_pool
 from mlops_airflow.scheduling import usecase_dag, usecase_settings
 
 
@@ -80,10 +87,16 @@ def build(settings):
 
 
 def _wire(settings):
-    # Each step hands its outputs to the next as XComArgs (multiple_outputs: one XCom per key).
-    checked = CheckComplianceOperator(task_id="check_compliance", version=resolve_versions(), multiple_outputs=True)
+    # Each step hands its outputs to the next as XComArgs (multiple_outputs: one XCom per key). Every task that
+    # writes to the registry runs in the model's one-slot pool: one registry writer per model at a time.
+    pool = registry_pool(settings.mlflow.model_name)
+    checked = CheckComplianceOperator(
+        task_id="check_compliance", version=resolve_versions(), multiple_outputs=True, pool=pool
+    )
     challenger = checked.output["challenger"]
-    compared = CompareWithChampionOperator(task_id="compare_with_champion", version=challenger, multiple_outputs=True)
+    compared = CompareWithChampionOperator(
+        task_id="compare_with_champion", version=challenger, multiple_outputs=True, pool=pool
+    )
     if settings.promotion.approval == "human":
         approved = PromotionApprovalOperator(
             task_id="approve",
@@ -92,15 +105,17 @@ def _wire(settings):
             response_timeout=timedelta(hours=settings.promotion.approval_timeout_hours),
             retries=0,
             multiple_outputs=True,
+            pool=pool,  # while it waits for a person (deferred) it holds no slot
         )
     else:
-        approved = AutoApproveOperator(task_id="approve", version=challenger, multiple_outputs=True)
+        approved = AutoApproveOperator(task_id="approve", version=challenger, multiple_outputs=True, pool=pool)
     promoted = PromoteModelOperator(
         task_id="promote",
         version=challenger,
         expected_champion=compared.output["champion_version"],
         approved_by=approved.output["by"],
         outlets=[champion_asset(settings.mlflow.model_name)],
+        pool=pool,
     )
     checked >> compared >> approved >> promoted
 

@@ -8,6 +8,9 @@ The target must have passed compliance and never been rejected. The demoted vers
 `previous_champion` (roll forward by rolling back again). Emits asset `mlflow.models.<model_name>.champion`
 so `batch_inference` picks the change up.
 
+Runs in the model's one-slot pool `mlflow_registry.<model_name>`, like `model_promotion`'s registry steps.
+A retry of a failed rollback finishes that rollback (it does not roll back a second time).
+
 **When it fails:** the message names the refused target (rejected, unknown, already champion); pick
 another version. MLflow errors retry with backoff.
 """
@@ -18,6 +21,7 @@ from airflow.sdk import Param
 
 from mlops_airflow.assets import champion_asset
 from mlops_airflow.operators.registry import RollbackModelOperator
+from mlops_airflow.pools import registry_pool
 from mlops_airflow.scheduling import usecase_dag, usecase_settings
 
 
@@ -41,6 +45,7 @@ def build(settings):
             task_id="rollback_champion",
             version="{{ params.version or '' }}",
             outlets=[champion_asset(settings.mlflow.model_name)],
+            pool=registry_pool(settings.mlflow.model_name),  # one registry writer per model (mlops_airflow.pools)
         )
 
     return model_rollback()

@@ -10,6 +10,7 @@ if [ ! -s "$PASSWORDS" ]; then
   chmod 600 "$PASSWORDS"
 fi
 airflow db migrate > "$MLOPS_HOME/logs/airflow_db_migrate.log" 2>&1
+python -m mlops_airflow.pools >> "$MLOPS_HOME/logs/airflow_db_migrate.log" 2>&1  # registry pools (see docs/pipelines.md)
 mlflow server --backend-store-uri "$MLFLOW_TRACKING_URI" --default-artifact-root "$MLOPS_HOME/mlartifacts" \
   --host 127.0.0.1 --port "$MLFLOW_PORT" > "$MLOPS_HOME/logs/mlflow_ui.log" 2>&1 &
 MLFLOW_PID=$!

@@ -55,11 +55,12 @@ def lakehouse(tmp_path):
 
 @pytest.fixture(scope="session")
 def airflow_db(session_home):
-    """A migrated Airflow metadata DB (SQLite) in the session's AIRFLOW_HOME."""
+    """A migrated Airflow metadata DB (SQLite) in the session's AIRFLOW_HOME, with the platform's pools."""
     import subprocess
 
     (session_home / "airflow").mkdir(parents=True, exist_ok=True)
     subprocess.run([sys.executable, "-m", "airflow", "db", "migrate"], check=True, capture_output=True, env=os.environ)
+    subprocess.run([sys.executable, "-m", "mlops_airflow.pools"], check=True, capture_output=True, env=os.environ)
     return session_home / "airflow" / "airflow.db"
 
 

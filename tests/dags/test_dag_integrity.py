@@ -104,3 +104,30 @@ def test_model_promotion_hands_the_challenger_and_the_compared_champion_on_as_xc
         "approved_by": ("approve", "by"),
     }
     assert promote.upstream_task_ids == {"check_compliance", "compare_with_champion", "approve"}
+
+
+def test_registry_writing_tasks_run_in_the_models_one_slot_pool(dagbag):
+    from mlops.config import load_settings
+    from mlops_airflow.pools import registry_pool
+
+    pool = registry_pool(load_settings("staging").mlflow.model_name)
+    writers = {
+        f"{dag_id}.{task.task_id}": task.pool
+        for dag_id, dag in dagbag.dags.items()
+        for task in dag.tasks
+        if type(task).__module__ == "mlops_airflow.operators.registry"
+    }
+    assert set(writers) == {
+        f"{USECASE}.model_promotion.{t}" for t in ("check_compliance", "compare_with_champion", "approve", "promote")
+    } | {f"{USECASE}.model_rollback.rollback_champion"}
+    assert set(writers.values()) == {pool}, writers
+
+
+def test_setup_creates_the_registry_pool_with_one_slot(airflow_db):
+    from airflow.models.pool import Pool
+
+    from mlops.config import load_settings
+    from mlops_airflow.pools import registry_pool
+
+    created = Pool.get_pool(registry_pool(load_settings("staging").mlflow.model_name))
+    assert created is not None and (created.slots, created.include_deferred) == (1, False)

@@ -145,7 +145,7 @@ def init_script(service: dict, home: Path, ports: dict[str, int]) -> str:
     """airflow-init's script without what only a container needs (uid 50000 ownership, the entrypoint's DB wait)."""
     script = native(service["command"][-1], home, ports)
     lines = [line for line in script.splitlines() if not line.strip().startswith("chown ")]
-    return "\n".join(lines).replace("/entrypoint airflow", "airflow")
+    return "\n".join(lines).replace("/entrypoint airflow", "airflow").replace("/entrypoint python", "python")
 
 
 def _land(home: Path) -> None:

@@ -15,6 +15,7 @@ from mlops.registry import (
     RegistryInputError,
     alias_version,
     promote,
+    reconcile_status,
     reject,
     rollback,
     set_challenger,
@@ -93,13 +94,40 @@ def test_promote_refuses_a_version_that_skipped_the_checks(client):
     assert alias_version(client, name, CHAMPION) is None
 
 
-def test_promote_twice_is_a_no_op(client):
+def test_promote_again_by_another_run_is_a_no_op(client):
     name = _model(client, 2)
     _ready(client, name, "1"), promote(client, name, "1", None, AUDIT)
     _ready(client, name, "2"), promote(client, name, "2", "1", AUDIT)
-    again = promote(client, name, "2", "1", AUDIT)  # a retry after a crash after the alias moved
+    again = promote(client, name, "2", "1", Audit("model_promotion", "manual__2"))  # a later run, same version
     assert again.outcome == "already_champion"
     assert (alias_version(client, name, CHAMPION), alias_version(client, name, PREVIOUS_CHAMPION)) == ("2", "1")
+
+
+def test_promote_retried_by_the_same_run_reports_promoted_once_in_the_description(client):
+    name = _model(client, 1)
+    _ready(client, name, "1")
+    first, retry = promote(client, name, "1", None, AUDIT), promote(client, name, "1", None, AUDIT)
+    assert (first.outcome, retry.outcome) == ("promoted", "promoted")
+    assert client.get_model_version(name, "1").description.count("Promoted to champion") == 1
+
+
+def test_statuses_follow_the_aliases_after_each_move(client):
+    name = _model(client, 4)
+    for version, expected in (("1", None), ("2", "1"), ("3", "2")):
+        _ready(client, name, version)
+        promote(client, name, version, expected, AUDIT)
+    _ready(client, name, "4")
+    set_challenger(client, name, "1", AUDIT)  # v4 loses challenger
+    statuses = [client.get_model_version(name, v).tags["cd.status"] for v in "1234"]
+    assert statuses == ["challenger", "previous_champion", "champion", "superseded"]
+    assert reconcile_status(client, name) == {}
+
+
+def test_reconcile_status_fixes_tags_that_disagree_with_the_aliases(client):
+    name = _model(client, 2)
+    _ready(client, name, "1"), promote(client, name, "1", None, AUDIT)
+    client.set_model_version_tag(name, "2", "cd.status", "champion")  # e.g. written by an old, unlocked writer
+    assert reconcile_status(client, name) == {"2": "retired"}
 
 
 def test_racing_promotions_leave_one_champion_and_the_loser_moves_nothing(client):
@@ -161,3 +189,18 @@ def test_unreachable_server_fails_after_retries_and_moves_nothing(monkeypatch):
     down = MlflowClient(tracking_uri="http://127.0.0.1:9", registry_uri="http://127.0.0.1:9")
     with pytest.raises(MlflowException, match="127.0.0.1:9"):
         promote(down, "flight_delay", "1", None, AUDIT)
+
+
+def test_registry_lock_waits_for_another_holder_and_times_out(tmp_path, monkeypatch):
+    import fcntl
+
+    from mlops.registry import RegistryBusyError, registry_lock
+    from mlops.registry.lock import ENV_LOCK_DIR, lock_path
+
+    monkeypatch.setenv(ENV_LOCK_DIR, str(tmp_path))
+    with registry_lock("m/odel") as path, registry_lock("m/odel"):  # re-entrant in one thread
+        assert path == lock_path("m/odel") and path.parent == tmp_path and "/" not in path.name
+    with open(lock_path("m/odel"), "a") as other:  # another open file: another holder
+        fcntl.flock(other, fcntl.LOCK_EX)
+        with pytest.raises(RegistryBusyError, match="m/odel"), registry_lock("m/odel", timeout=0.1):
+            pass

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from mlops.registry.compliance import CheckResult, ComplianceReport, VersionFacts, check_compliance, check_facts
 from mlops.registry.decisions import CD_DECISIONS, DecisionRow, append_decisions, comparison_rows, compliance_rows
+from mlops.registry.lock import RegistryBusyError, registry_lock
 from mlops.registry.policy import Comparison, ScoredModel, compare_models
 from mlops.registry.transitions import (
     CHALLENGER,
@@ -16,6 +17,7 @@ from mlops.registry.transitions import (
     alias_version,
     get_version,
     promote,
+    reconcile_status,
     reject,
     rollback,
     set_challenger,
@@ -32,6 +34,7 @@ __all__ = [
     "ComplianceReport",
     "DecisionRow",
     "PromotionRaceError",
+    "RegistryBusyError",
     "RegistryInputError",
     "ScoredModel",
     "Transition",
@@ -45,6 +48,8 @@ __all__ = [
     "compliance_rows",
     "get_version",
     "promote",
+    "reconcile_status",
+    "registry_lock",
     "reject",
     "rollback",
     "set_challenger",

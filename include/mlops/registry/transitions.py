@@ -1,17 +1,26 @@
-"""Registry transitions over mlflow.MlflowClient: challenger, reject, promote (race-checked, idempotent), roll back.
+"""Registry transitions over mlflow.MlflowClient: challenger, reject, promote (race-checked), roll back.
 
 Every action writes `cd.*` tags and one description line naming the Airflow run (with its link), and
 checks everything it needs before its first write, so a refusal moves nothing.
+
+Serialised: each transition holds the model's registry lock (`registry.lock`) from its first read to its
+last write, so its re-checks (champion unchanged, version not rejected) still hold when it writes; MLflow
+has no compare-and-set on aliases. Resumable: each converges on its end state, so a retry after a failure
+at any registry call ends as an unbroken run would (a promotion or rollback tags its target with the run
+that moves it before moving anything, and a retry of that run finishes the move). Statuses follow the
+aliases: after every move `reconcile_status` makes each version's `cd.status` agree with them.
 """
 
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from mlops.errors import Refusal
+from mlops.registry.lock import registry_lock
 
 if TYPE_CHECKING:
     from mlflow import MlflowClient
@@ -21,6 +30,10 @@ log = logging.getLogger(__name__)
 
 CHAMPION, CHALLENGER, PREVIOUS_CHAMPION = "champion", "challenger", "previous_champion"
 MAX_TAG_CHARS = 4000
+# The run that moves the champion, tagged on the target before the move: a retry of that run finishes it.
+PROMOTED_BY, PROMOTED_OVER = "cd.promoted_by_run", "cd.promoted_over"
+ROLLED_BACK_BY, ROLLED_BACK_FROM = "cd.rollback_run", "cd.rolled_back_from"
+_STAMP = re.compile(r"^\[[^\]]*Z\] ")  # the time stamp Audit.line starts with
 
 
 class RegistryInputError(Refusal, ValueError):
@@ -45,6 +58,11 @@ class Audit:
         link = f" {self.run_link}" if self.run_link else ""
         stamp = f"{datetime.now(UTC):%Y-%m-%d %H:%M}Z"
         return f"[{stamp}] {text} (by {self.actor}, Airflow {self.dag_id}/{self.run_id}{link})"
+
+    @property
+    def key(self) -> str:
+        """`<dag_id>/<run_id>`: the run a retry belongs to."""
+        return f"{self.dag_id}/{self.run_id}"
 
     def tags(self) -> dict[str, str]:
         """The `cd.*` tags naming this run."""
@@ -103,20 +121,24 @@ def alias_version(client: MlflowClient, model_name: str, alias: str) -> str | No
 
 def is_rejected(mv: ModelVersion) -> bool:
     """True once any check or decision rejected the version."""
-    return (mv.tags or {}).get("cd.status") == "rejected"
+    tags = mv.tags or {}
+    return tags.get("cd.status") == "rejected" or "cd.rejected_at" in tags
 
 
 def set_challenger(client: MlflowClient, model_name: str, version: str, audit: Audit, note: str = "") -> None:
     """Compliance passed: alias `challenger` and tag `cd.compliance=passed` (refused for a rejected version)."""
-    mv = get_version(client, model_name, version)
-    if is_rejected(mv):
-        raise RegistryInputError(f"Not making {model_name} v{version} challenger: it was rejected ({_reason(mv)})")
-    if alias_version(client, model_name, CHAMPION) == str(version):  # re-checked champion: keep it, no challenger
-        _tag(client, model_name, version, {"cd.compliance": "passed"})
-        return
-    _tag(client, model_name, version, {"cd.compliance": "passed", "cd.status": "challenger", **audit.tags()})
-    client.set_registered_model_alias(model_name, CHALLENGER, str(version))
-    _describe(client, mv, audit.line(f"Compliance passed{': ' + note if note else ''}; alias challenger."))
+    with registry_lock(model_name):
+        mv = get_version(client, model_name, version)
+        if is_rejected(mv):
+            raise RegistryInputError(f"Not making {model_name} v{version} challenger: it was rejected ({_reason(mv)})")
+        if alias_version(client, model_name, CHAMPION) == str(version):  # re-checked champion: no challenger
+            _tag(client, model_name, version, {"cd.compliance": "passed"})
+            return
+        _tag(client, model_name, version, {"cd.compliance": "passed", "cd.status": "challenger", **audit.tags()})
+        client.set_registered_model_alias(model_name, CHALLENGER, str(version))
+        reconcile_status(client, model_name)
+        line = audit.line(f"Compliance passed{': ' + note if note else ''}; alias challenger.")
+        _describe(client, model_name, version, line)
 
 
 def reject(client: MlflowClient, model_name: str, version: str, step: str, reasons: list[str], audit: Audit) -> None:
@@ -125,24 +147,26 @@ def reject(client: MlflowClient, model_name: str, version: str, step: str, reaso
     Raises:
         RegistryInputError: the version is the current champion (roll back instead).
     """
-    mv = get_version(client, model_name, version)
-    if alias_version(client, model_name, CHAMPION) == str(version):
-        raise RegistryInputError(f"Not rejecting {model_name} v{version}: it is the champion; run model_rollback")
-    reason = "; ".join(reasons) or step
-    tags = {"cd.status": "rejected", "cd.rejected_at": step, "cd.reason": reason[:MAX_TAG_CHARS], **audit.tags()}
-    if step == "compliance":
-        tags["cd.compliance"] = "failed"
-    _tag(client, model_name, version, tags)
-    if alias_version(client, model_name, CHALLENGER) == str(version):
-        client.delete_registered_model_alias(model_name, CHALLENGER)
-    _describe(client, mv, audit.line(f"Rejected at {step}: {reason}"))
+    with registry_lock(model_name):  # a promotion of the same version waits, then finds it rejected
+        get_version(client, model_name, version)
+        if alias_version(client, model_name, CHAMPION) == str(version):
+            raise RegistryInputError(f"Not rejecting {model_name} v{version}: it is the champion; run model_rollback")
+        reason = "; ".join(reasons) or step
+        tags = {"cd.status": "rejected", "cd.rejected_at": step, "cd.reason": reason[:MAX_TAG_CHARS], **audit.tags()}
+        if step == "compliance":
+            tags["cd.compliance"] = "failed"
+        _tag(client, model_name, version, tags)
+        if alias_version(client, model_name, CHALLENGER) == str(version):
+            client.delete_registered_model_alias(model_name, CHALLENGER)
+        _describe(client, model_name, version, audit.line(f"Rejected at {step}: {reason}"))
 
 
 def record_tags(client: MlflowClient, model_name: str, version: str, tags: dict[str, str], line: str) -> None:
     """Write decision tags (e.g. the comparison result) and a description line."""
-    mv = get_version(client, model_name, version)
-    _tag(client, model_name, version, tags)
-    _describe(client, mv, line)
+    with registry_lock(model_name):
+        get_version(client, model_name, version)
+        _tag(client, model_name, version, tags)
+        _describe(client, model_name, version, line)
 
 
 def promote(
@@ -150,67 +174,91 @@ def promote(
 ) -> Transition:
     """Move `champion` to the version; the old champion keeps `previous_champion`.
 
-    Idempotent: a version that already is champion is a no-op (a retry after a crash). Before moving,
-    the champion alias is re-read: if it no longer points to `expected_champion` (the one the
-    comparison used), another run promoted meanwhile and this one refuses, moving nothing.
+    Under the model's registry lock the champion alias is re-read: if it no longer points to
+    `expected_champion` (the one the comparison used), another run promoted meanwhile and this one refuses,
+    moving nothing. A version that already is champion: a retry of the run that promoted it finishes what a
+    failure interrupted and reports `promoted`; any other run reports `already_champion`.
 
     Raises:
         RegistryInputError: the version was rejected or has not passed compliance and comparison.
         PromotionRaceError: the champion changed since the comparison.
     """
-    mv = get_version(client, model_name, version)
-    current = alias_version(client, model_name, CHAMPION)
-    if current == str(version):
-        log.info("%s v%s is already champion: nothing to move", model_name, version)
-        previous = alias_version(client, model_name, PREVIOUS_CHAMPION)
-        return Transition(model_name, str(version), "already_champion", previous)
-    _check_promotable(mv)
-    if current != (str(expected_champion) if expected_champion else None):
-        raise PromotionRaceError(
-            f"Not promoting {model_name} v{version}: champion is now v{current}, but the comparison was "
-            f"against {'v' + str(expected_champion) if expected_champion else 'no champion'}. Another promotion "
-            "won the race; re-run model_promotion to compare with the new champion."
-        )
-    if current:
-        client.set_registered_model_alias(model_name, PREVIOUS_CHAMPION, current)
-        _tag(client, model_name, current, {"cd.status": "previous_champion"})
-    client.set_registered_model_alias(model_name, CHAMPION, str(version))
-    if alias_version(client, model_name, CHALLENGER) == str(version):
-        client.delete_registered_model_alias(model_name, CHALLENGER)
-    _tag(client, model_name, version, {"cd.status": "champion", **audit.tags()})
-    before = f"v{current}" if current else "none"
-    _describe(client, mv, audit.line(f"Promoted to champion (previous champion: {before})."))
-    return Transition(model_name, str(version), "promoted", current)
+    version = str(version)
+    with registry_lock(model_name):
+        mv = get_version(client, model_name, version)
+        current = alias_version(client, model_name, CHAMPION)
+        tags = mv.tags or {}
+        if current == version and tags.get(PROMOTED_BY) != audit.key:
+            log.info("%s v%s is already champion: nothing to move", model_name, version)
+            _settle(client, model_name, version)
+            previous = alias_version(client, model_name, PREVIOUS_CHAMPION)
+            return Transition(model_name, version, "already_champion", previous)
+        if current == version:  # this run moved the alias, then failed: finish
+            previous = tags.get(PROMOTED_OVER) or None
+        else:
+            _check_promotable(mv)
+            _check_expected(model_name, version, current, expected_champion)
+            previous = current
+            _tag(client, model_name, version, {PROMOTED_BY: audit.key, PROMOTED_OVER: current or ""})
+            if current:
+                client.set_registered_model_alias(model_name, PREVIOUS_CHAMPION, current)
+            client.set_registered_model_alias(model_name, CHAMPION, version)
+        _tag(client, model_name, version, {"cd.status": "champion", **audit.tags()})
+        _settle(client, model_name, version)
+        before = f"v{previous}" if previous else "none"
+        _describe(client, model_name, version, audit.line(f"Promoted to champion (previous champion: {before})."))
+    return Transition(model_name, version, "promoted", previous)
 
 
 def rollback(client: MlflowClient, model_name: str, to_version: str | None, audit: Audit) -> Transition:
     """Point `champion` back at `to_version` (default: the `previous_champion`); the demoted one keeps
-    `previous_champion`.
+    `previous_champion`. A retry of the run that rolled back finishes that rollback; it does not roll again.
 
     Raises:
         RegistryInputError: no target, a rejected or non-compliant target, or it already is champion.
     """
-    target = str(to_version) if to_version else alias_version(client, model_name, PREVIOUS_CHAMPION)
-    if not target:
-        raise RegistryInputError(f"Cannot roll back {model_name}: no version given and no previous_champion alias")
-    mv = get_version(client, model_name, target)
-    if is_rejected(mv) or (mv.tags or {}).get("cd.compliance") != "passed":
-        raise RegistryInputError(
-            f"Not rolling {model_name} back to v{target}: it is rejected or never passed compliance "
-            f"(cd.status={(mv.tags or {}).get('cd.status')!r}, cd.compliance={(mv.tags or {}).get('cd.compliance')!r})"
-        )
-    current = alias_version(client, model_name, CHAMPION)
-    if current == target:
-        raise RegistryInputError(f"Not rolling back {model_name}: v{target} already is champion")
-    client.set_registered_model_alias(model_name, CHAMPION, target)
-    if current:
-        client.set_registered_model_alias(model_name, PREVIOUS_CHAMPION, current)
-        _tag(client, model_name, current, {"cd.status": "rolled_back", **audit.tags()})
-        demoted = get_version(client, model_name, current)
-        _describe(client, demoted, audit.line(f"Rolled back: champion is now v{target}."))
-    _tag(client, model_name, target, {"cd.status": "champion", **audit.tags()})
-    _describe(client, mv, audit.line(f"Champion again by rollback from v{current}."))
-    return Transition(model_name, target, "rolled_back", current)
+    with registry_lock(model_name):
+        current = alias_version(client, model_name, CHAMPION)
+        if current:
+            tags = get_version(client, model_name, current).tags or {}
+            if tags.get(ROLLED_BACK_BY) == audit.key and str(to_version or current) == current:
+                return _finish_rollback(client, model_name, current, tags.get(ROLLED_BACK_FROM) or None, audit)
+        target = str(to_version) if to_version else alias_version(client, model_name, PREVIOUS_CHAMPION)
+        if not target:
+            raise RegistryInputError(f"Cannot roll back {model_name}: no version given and no previous_champion alias")
+        mv = get_version(client, model_name, target)
+        tags = mv.tags or {}
+        if is_rejected(mv) or tags.get("cd.compliance") != "passed":
+            raise RegistryInputError(
+                f"Not rolling {model_name} back to v{target}: it is rejected or never passed compliance "
+                f"(cd.status={tags.get('cd.status')!r}, cd.compliance={tags.get('cd.compliance')!r})"
+            )
+        if current == target:
+            raise RegistryInputError(f"Not rolling back {model_name}: v{target} already is champion")
+        _tag(client, model_name, target, {ROLLED_BACK_BY: audit.key, ROLLED_BACK_FROM: current or ""})
+        client.set_registered_model_alias(model_name, CHAMPION, target)
+        return _finish_rollback(client, model_name, target, current, audit)
+
+
+def reconcile_status(client: MlflowClient, model_name: str) -> dict[str, str]:
+    """Make each version's `cd.status` agree with the aliases; returns the versions changed and their status.
+
+    The holder of `champion` is `champion`, of `challenger` `challenger`, of `previous_champion`
+    `previous_champion` (or `rolled_back`, kept); a version that lost `champion` or `previous_champion` is
+    `retired`, one that lost `challenger` `superseded`. Other statuses (rejected, superseded) stay.
+    """
+    aliases = client.get_registered_model(model_name).aliases or {}
+    holders = {str(v): alias for alias, v in aliases.items() if alias != CHAMPION}
+    if CHAMPION in aliases:  # a version holding several aliases is what its strongest one says
+        holders[str(aliases[CHAMPION])] = CHAMPION
+    changed = {}
+    for mv in client.search_model_versions(f"name='{model_name}'"):
+        number, status = str(mv.version), (mv.tags or {}).get("cd.status")
+        wanted = _derived_status(status, holders.get(number))
+        if wanted is not None and wanted != status:
+            client.set_model_version_tag(model_name, number, "cd.status", wanted)
+            changed[number] = wanted
+    return changed
 
 
 def mirror_stage(client: MlflowClient, model_name: str, version: str, stage: str) -> None:
@@ -234,6 +282,44 @@ def _check_promotable(mv: ModelVersion) -> None:
         )
 
 
+def _check_expected(model_name: str, version: str, current: str | None, expected: str | None) -> None:
+    if current != (str(expected) if expected else None):
+        raise PromotionRaceError(
+            f"Not promoting {model_name} v{version}: champion is now v{current}, but the comparison was "
+            f"against {'v' + str(expected) if expected else 'no champion'}. Another promotion "
+            "won the race; re-run model_promotion to compare with the new champion."
+        )
+
+
+def _settle(client: MlflowClient, model_name: str, champion: str) -> None:
+    """After a champion move: the champion is no challenger, and every status follows the aliases."""
+    if alias_version(client, model_name, CHALLENGER) == champion:
+        client.delete_registered_model_alias(model_name, CHALLENGER)
+    reconcile_status(client, model_name)
+
+
+def _finish_rollback(client: MlflowClient, name: str, target: str, demoted: str | None, audit: Audit) -> Transition:
+    if demoted:
+        client.set_registered_model_alias(name, PREVIOUS_CHAMPION, demoted)
+        _tag(client, name, demoted, {"cd.status": "rolled_back", **audit.tags()})
+    _tag(client, name, target, {"cd.status": "champion", **audit.tags()})
+    _settle(client, name, target)
+    if demoted:
+        _describe(client, name, demoted, audit.line(f"Rolled back: champion is now v{target}."))
+    _describe(client, name, target, audit.line(f"Champion again by rollback from v{demoted}."))
+    return Transition(name, target, "rolled_back", demoted)
+
+
+def _derived_status(status: str | None, alias: str | None) -> str | None:
+    if alias == CHAMPION:
+        return "champion"
+    if alias == CHALLENGER:
+        return "challenger"
+    if alias == PREVIOUS_CHAMPION:
+        return status if status == "rolled_back" else "previous_champion"
+    return {"champion": "retired", "previous_champion": "retired", "challenger": "superseded"}.get(status, status)
+
+
 def _reason(mv: ModelVersion) -> str:
     return (mv.tags or {}).get("cd.reason", "no reason recorded")
 
@@ -243,10 +329,9 @@ def _tag(client: MlflowClient, model_name: str, version: str, tags: dict[str, st
         client.set_model_version_tag(model_name, str(version), key, value)
 
 
-def _describe(client: MlflowClient, mv: ModelVersion, line: str) -> None:
-    """Append a line to the version's description (a retried step does not repeat the same action)."""
-    old = mv.description or ""
-    action = line.split("] ", 1)[-1].split(" (by ", 1)[0]
-    if action and action in old and line.split("Airflow ", 1)[-1] in old:
+def _describe(client: MlflowClient, model_name: str, version: str, line: str) -> None:
+    """Append a line to the version's description, read afresh; a line already there (a retry) is not repeated."""
+    old = client.get_model_version(model_name, str(version)).description or ""
+    if any(_STAMP.sub("", seen) == _STAMP.sub("", line) for seen in old.splitlines()):
         return
-    client.update_model_version(mv.name, mv.version, description=f"{old}\n{line}".strip())
+    client.update_model_version(model_name, str(version), description=f"{old}\n{line}".strip())
