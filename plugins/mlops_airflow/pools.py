@@ -21,7 +21,7 @@ REGISTRY_POOL_PREFIX = "mlflow_registry."
 
 
 def registry_pool(model_name: str) -> str:
-    """The pool of the registered model's registry-writing tasks, e.g. `mlflow_registry.flight_delay`."""
+    """The pool of the registered model's registry-writing tasks, e.g. `mlflow_registry.<model name>`."""
     if not model_name:
         raise ValueError(f"A registry pool needs a model name, got {model_name!r}")
     return f"{REGISTRY_POOL_PREFIX}{model_name}"
