@@ -59,10 +59,11 @@ RUN mkdir -p /opt/mlops/lakehouse /opt/mlops/landing /opt/mlflow/artifacts /opt/
 
 # ---- Python dependencies (airflow user, the official image's way) -------------------------------
 USER airflow
-COPY --chown=airflow:0 requirements.txt constraints.txt /opt/airflow/
+COPY --chown=airflow:0 requirements.txt requirements-nodeps.txt constraints.txt /opt/airflow/
 RUN pip install --no-cache-dir "apache-airflow==${AIRFLOW_VERSION}" \
         -r /opt/airflow/requirements.txt \
         -c /opt/airflow/constraints.txt \
+    && pip install --no-cache-dir --no-deps -r /opt/airflow/requirements-nodeps.txt -c /opt/airflow/constraints.txt \
     && test "$(python -c 'import pyspark; print(pyspark.__version__)')" = "${SPARK_VERSION}" \
     && test "$(python -c 'import delta; print(delta.__version__)')" = "${DELTA_VERSION}" \
     && python -c 'import os, pyspark; print(os.path.dirname(pyspark.__file__))' > /tmp/pyspark-home

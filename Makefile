@@ -1,5 +1,5 @@
 # Entry points. Quick start: `make run` (main job), `make test` (whole suite). `make ui` for the UIs.
-.PHONY: run test test-fast ui bench clean
+.PHONY: run test test-fast ui bench clean usecase
 SHELL := /bin/bash
 
 run:   ## Replay a window of real data through the pipelines (START=YYYY-MM-DD DAYS=N MLOPS_ENV=dev)
@@ -19,3 +19,6 @@ bench: ## Benchmarks (print figures; not tests)
 
 clean: ## Remove local state (tables, landing zone, MLflow and Airflow databases); keeps .venv
 	rm -rf .mlops
+
+usecase: ## Scaffold a use case from templates/usecase: usecases/$(NAME)/, registered (not enabled) in include/config
+	@bash -c 'source scripts/bootstrap.sh && source scripts/env.sh && python -m scripts.new_usecase "$(NAME)"'

@@ -13,7 +13,8 @@ ends); also whenever every feature table has been updated, if
 1. Training set: entities of the window whose label (the use case's rule) was known by the cutoff
    (00:00 UTC after `window_end` + the label lag: every day, the held-out ones too, has complete
    labels), with point-in-time features as of each entity's prediction time
-   from every `features.*` table.
+   from every `features.*` table (a row of date D sees only feature partitions dated D or earlier,
+   as in batch inference).
 2. Time split: the last `training.test_days` are held out, the `validation_days` before them drive
    tuning and early stopping, the rest trains.
 3. The use case's estimator, tuned over its small fixed search space within the budget (trials,
@@ -30,6 +31,12 @@ ends); also whenever every feature table has been updated, if
 6. A new version of `mlflow.model_name` with a description and no alias; a row in
    `monitoring.training_runs`; an event on asset `mlflow.models.<model_name>` (metadata: model
    name, version, run id, key metrics) that starts `model_promotion`.
+
+**Reruns.** Before step 3 the run's training fingerprint (rows, window, family, budget, training
+settings, platform and use-case sources; tag `mlops.training_fingerprint`) is looked up in the
+registry. A version with the same fingerprint that CD has not decided yet is returned as the
+task's output (its event lets `model_promotion` finish it); one CD decided skips the task: nothing
+is fitted, registered or recorded, and no event starts `model_promotion`.
 
 **Reads** the label's bronze table, `features.*`. **Writes** MLflow run + model version,
 `monitoring.training_runs`.

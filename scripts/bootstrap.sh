@@ -18,11 +18,13 @@ fi
 # Reinstall when the pins or the build config change, or when a top-level package appears (usecases/): the
 # editable install maps each top-level package to its folder when it is installed.
 PACKAGES="$(ls -d include/*/__init__.py plugins/*/__init__.py usecases/__init__.py 2>/dev/null || true)"
-STAMP=".venv/.installed-$( (cat requirements.txt requirements-dev.txt constraints.txt pyproject.toml; echo "$PACKAGES") | sha256sum | cut -c1-16)"
+STAMP=".venv/.installed-$( (cat requirements.txt requirements-dev.txt requirements-nodeps.txt constraints.txt pyproject.toml; echo "$PACKAGES") | sha256sum | cut -c1-16)"
 if [ ! -f "$STAMP" ]; then
   echo "Installing pinned dependencies (requirements-dev.txt with constraints.txt); first time takes a few minutes"
   .venv/bin/python -m pip install --quiet --disable-pip-version-check "uv==0.13.8"
   .venv/bin/uv pip install --quiet --python .venv/bin/python -r requirements-dev.txt -c constraints.txt
+  # Data packages whose declared dependencies are not needed (ISLP declares torch): without them.
+  .venv/bin/uv pip install --quiet --python .venv/bin/python --no-deps -r requirements-nodeps.txt -c constraints.txt
   # The project itself (mlops, mlops_airflow, usecases), editable; --no-deps keeps the pinned set as it is.
   .venv/bin/uv pip install --quiet --python .venv/bin/python --no-deps -e .
   rm -f .venv/.installed-*

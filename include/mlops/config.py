@@ -418,7 +418,7 @@ def _with_usecase(
     from mlops.usecase.contract import UseCaseError
     from mlops.usecase.loader import load_usecase, registered_packages
 
-    packages = registered_packages(_registry(raw).packages)
+    packages = registered_packages(_registry(raw).packages, only=name)
     if name not in packages:
         raise UseCaseError(name, "usecases.packages", f"no package registered (known: {sorted(packages)})")
     usecase = load_usecase(name, packages[name])

@@ -1,13 +1,10 @@
 """Landing zone to bronze: only complete files, strict CSV parsing, the raw quality gate, quarantine of bad files,
-idempotent writes."""
+idempotent writes, corrections of a day by a re-delivered file."""
 
 from __future__ import annotations
 
-import csv
-import io
 import logging
 import os
-import re
 from dataclasses import asdict, dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -15,15 +12,28 @@ from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 
+from mlops.deliveries import (
+    LEDGER_TABLE,
+    Delivery,
+    bronze_day_hash,
+    content_hash,
+    deliveries,
+    ingest_writer,
+    new_delivery,
+    record_delivery,
+)
 from mlops.errors import Refusal
-from mlops.lakehouse import Lakehouse, WriterId
+from mlops.features.stale import mark_stale
+from mlops.lakehouse import Lakehouse, WriteResult, WriterId
 from mlops.landing import done_marker, landing_path, require_complete, require_unchanged
+from mlops.landing_csv import LandingFileError, read_landing_bytes, read_landing_file
 from mlops.quality.pipeline_gates import quality_store
 from mlops.schemas import INGESTION_COLUMNS, UTC_TS
 from mlops.usecase import Dataset, usecase_of
 
 if TYPE_CHECKING:
     from mlops.config import Settings
+    from mlops.features.catalog import FeatureTable
     from mlops.quality.gate import GateResult
 
 log = logging.getLogger(__name__)
@@ -42,18 +52,6 @@ QUARANTINE_SCHEMA = pa.schema(
         ("quarantined_at", UTC_TS),
     ]
 )
-_CONVERSION = re.compile(
-    r"In CSV column #(?P<index>\d+): CSV conversion error to (?P<type>.+?): invalid value '(?P<value>.*)'"
-)
-_NULL_VALUES = ["", "NA", "NaN", "null"]
-
-
-class LandingFileError(Refusal, ValueError):
-    """A landing file cannot be read as its dataset's CSV; the message names the file and the problem."""
-
-    def __init__(self, path: Path, problem: str, detail: str, column: str | None = None) -> None:
-        super().__init__(f"Landing file {path} is unreadable ({problem}): {detail}")
-        self.path, self.problem, self.detail, self.column = path, problem, detail, column
 
 
 class IngestionError(Refusal, ValueError):
@@ -73,97 +71,12 @@ class IngestResult:
     rows: int
     skipped: bool
     source_file: str
+    corrected: bool = False  # a re-delivery with other content replaced the day's earlier delivery
+    stale_dates: int = 0  # published feature dates it marked stale (summed over tables)
 
     def summary(self) -> dict[str, Any]:
         """Small dict for XCom and asset-event metadata."""
         return asdict(self)
-
-
-# ---- reading -----------------------------------------------------------------------------------
-def read_landing_file(path: Path, dataset: Dataset) -> pa.Table:
-    """Parse a landing CSV strictly into `dataset.schema` (column order and types).
-
-    Raises:
-        FileNotFoundError: the file does not exist.
-        LandingFileError: empty, binary/compressed, not UTF-8, wrong delimiter, missing or extra
-            columns, malformed rows, or a value that does not parse as its column's type.
-    """
-    path = Path(path)
-    raw = path.read_bytes()
-    text = _decode(path, raw)
-    lines = text.splitlines()
-    header = next(csv.reader(lines[:1]), [])
-    _check_header(path, dataset, header)
-    if not any(line.strip() for line in lines[1:]):
-        raise LandingFileError(path, "empty", "header only, no data rows")
-    return _parse(path, dataset, text.encode("utf-8"))
-
-
-def _decode(path: Path, raw: bytes) -> str:
-    if not raw:
-        raise LandingFileError(path, "empty", "0 bytes")
-    if raw[:2] in (b"\xff\xfe", b"\xfe\xff"):
-        raise LandingFileError(path, "encoding", "UTF-16 byte-order mark; files must be UTF-8")
-    if raw[:2] == b"\x1f\x8b" or raw[:4] == b"PK\x03\x04":
-        raise LandingFileError(path, "corrupt", "compressed (gzip/zip) bytes, expected a plain CSV")
-    head = raw[:4096]
-    if b"\x00" in head:
-        utf16 = head[1::2].count(0) > len(head) // 4 or head[0::2].count(0) > len(head) // 4
-        problem = ("encoding", "UTF-16 text without BOM") if utf16 else ("corrupt", "binary content (NUL bytes)")
-        raise LandingFileError(path, problem[0], f"{problem[1]}; expected a UTF-8 CSV")
-    try:
-        return raw.decode("utf-8").removeprefix("\ufeff")
-    except UnicodeDecodeError as exc:
-        line = raw[: exc.start].count(b"\n") + 1
-        raise LandingFileError(
-            path, "encoding", f"not UTF-8: byte {raw[exc.start : exc.start + 1]!r} at line {line}"
-        ) from None
-
-
-def _check_header(path: Path, dataset: Dataset, header: list[str]) -> None:
-    expected = list(dataset.schema.names)
-    first = ",".join(header)
-    if len(header) <= 1 or ";" in first or "\t" in first:
-        raise LandingFileError(
-            path, "delimiter", f"header {first[:80]!r} is not comma-separated; expected {','.join(expected[:4])},..."
-        )
-    missing = [c for c in expected if c not in header]
-    extra = [c for c in header if c not in expected]
-    if missing:
-        raise LandingFileError(path, "missing_columns", f"missing columns {missing}", column=missing[0])
-    if extra or len(header) != len(set(header)):
-        extra = extra or sorted({c for c in header if header.count(c) > 1})
-        raise LandingFileError(path, "extra_columns", f"unexpected or repeated columns {extra}", column=extra[0])
-
-
-def _parse(path: Path, dataset: Dataset, data: bytes) -> pa.Table:
-    import pyarrow.csv as pacsv
-
-    types = {f.name: f.type for f in dataset.schema}
-    options = pacsv.ConvertOptions(column_types=types, null_values=_NULL_VALUES, strings_can_be_null=True)
-    try:
-        table = pacsv.read_csv(io.BytesIO(data), convert_options=options)
-    except pa.ArrowInvalid as exc:
-        raise _conversion_error(path, dataset, data, str(exc)) from None
-    return pa.Table.from_arrays([table[name] for name in dataset.schema.names], schema=dataset.schema)
-
-
-def _conversion_error(path: Path, dataset: Dataset, data: bytes, error: str) -> LandingFileError:
-    """Name the column, the bad value and its row (1-based data row) from Arrow's message."""
-    import pyarrow.csv as pacsv
-
-    match = _CONVERSION.search(error)
-    if not match:
-        return LandingFileError(path, "malformed", error.splitlines()[0][:300])
-    header = next(csv.reader(io.StringIO(data[:4096].decode("utf-8", "replace"))))
-    column, value = header[int(match["index"])], match["value"]
-    as_text = pacsv.read_csv(
-        io.BytesIO(data),
-        convert_options=pacsv.ConvertOptions(column_types={column: pa.string()}, include_columns=[column]),
-    )[column].to_pylist()
-    row = as_text.index(value) + 1 if value in as_text else "?"
-    detail = f"column {column!r} value {value!r} (data row {row}) is not a valid {dataset.schema.field(column).type}"
-    return LandingFileError(path, "type", detail, column=column)
 
 
 # ---- validation and quarantine -------------------------------------------------------------------
@@ -190,23 +103,29 @@ def _validate(
     settings: Settings, lakehouse: Lakehouse, dataset: str, day: date, run_id: str, build_docs: bool = True
 ) -> tuple[pa.Table, GateResult]:
     from mlops.quality.gate import run_gate, to_gate_frame
+    from mlops.quality.landing_rules import check_landing_rules, recent_row_counts
     from mlops.quality.suites import raw_suite
 
     path = landing_path(settings, dataset, day)  # validates the dataset name
     ds = usecase_of(settings).dataset(dataset)
-    if not path.exists():
+    if not path.exists() and not path.is_symlink():
         moved = quarantine_path(settings, dataset, day, path)
         note = f"; it was quarantined earlier to {moved}" if moved.exists() else ""
         raise FileNotFoundError(f"No landing file for {dataset} {day.isoformat()}: {path} does not exist{note}")
+    if not path.is_file():  # a directory or a dangling link is refused at once, never waited for
+        try:
+            read_landing_bytes(path)
+        except LandingFileError as exc:
+            raise _refuse(settings, lakehouse, ds, day, path, run_id, _unreadable(exc), str(exc)) from exc
     # The last guard of the landing protocol: a file still being written is waited for, never refused.
     seen = require_complete(path, settings.quality.landing_stable_seconds)
     try:
         table = read_landing_file(path, ds)
     except LandingFileError as exc:
         require_unchanged(path, seen)  # a file that grew while read is not bad, only not done
-        rows = [(str(exc), f"landing_file.{exc.problem}", exc.column)]
-        raise _refuse(settings, lakehouse, ds, day, path, run_id, rows, str(exc)) from exc
+        raise _refuse(settings, lakehouse, ds, day, path, run_id, _unreadable(exc), str(exc)) from exc
     require_unchanged(path, seen)
+    broken = check_landing_rules(table, ds, recent_row_counts(lakehouse, ds, day))
     gate = run_gate(
         to_gate_frame(table),
         raw_suite(ds, day),
@@ -215,10 +134,17 @@ def _validate(
         asset_name=f"raw_{ds.name}",
         build_docs=build_docs,
     )
-    if not gate.success:
+    if not gate.success or broken:
         rows = [(f.describe(), f.expectation_type, ", ".join(f.columns) or None) for f in gate.failed]
-        raise _refuse(settings, lakehouse, ds, day, path, run_id, rows, f"{path}: {gate.message()}")
+        rows += [(f.describe(), f.rule, ", ".join(f.columns) or None) for f in broken]
+        lines = [gate.message()] if not gate.success else [f"Contract rules failed on {gate.rows} rows"]
+        lines += [f"  - [rule] {f.describe()}" for f in broken]
+        raise _refuse(settings, lakehouse, ds, day, path, run_id, rows, f"{path}: " + "\n".join(lines))
     return table, gate
+
+
+def _unreadable(exc: LandingFileError) -> list[tuple[str, str, str | None]]:
+    return [(str(exc), f"landing_file.{exc.problem}", exc.column)]
 
 
 def quarantine_path(settings: Settings, dataset: str, day: date, path: Path) -> Path:
@@ -243,7 +169,7 @@ def quarantine_file(
     Idempotent: a second call for the same file and run moves nothing and records nothing new.
     """
     target = quarantine_path(settings, dataset, day, path)
-    if Path(path).exists():
+    if Path(path).exists() or Path(path).is_symlink():  # a dangling link is moved too
         target.parent.mkdir(parents=True, exist_ok=True)
         os.replace(path, target)
     if done_marker(path).exists():  # a stale marker would pass a re-delivery off as complete at once
@@ -279,39 +205,106 @@ def _refuse(
 
 # ---- bronze --------------------------------------------------------------------------------------
 def ingest_day(settings: Settings, lakehouse: Lakehouse, dataset: str, day: date, run_id: str) -> IngestResult:
-    """Validate the day's landing file and write it to bronze with lineage columns, once.
+    """Validate the day's landing file and write it to bronze with lineage columns, once per delivery.
 
-    Appends (partitioned by `date`) under the writer `ingest/<dataset>/<day>` so a rerun stores
-    nothing (`skipped=True`); a whole-table snapshot dataset (`per_day=False`) is merged on its keys instead.
+    The first delivery is appended (partitioned by `date`; a whole-table snapshot dataset, `per_day=False`,
+    is merged on its keys) under the writer `ingest/<dataset>/<day>` and recorded in the delivery ledger.
+    A rerun whose file has the same content (`deliveries.content_hash`: a BOM, CRLF, column or row order
+    variant is the same) stores nothing (`skipped=True`); so does a rerun whose file has been moved away.
+    A file with other content is a correction: validated like any file (a bad one is quarantined and
+    nothing changes), it replaces the day's partition in one commit (a snapshot is merged again and the
+    rows only the old delivery held are deleted), the old delivery is recorded as superseded, and the
+    published feature dates computed from the day are marked stale for the next feature refresh.
 
     Raises:
-        FileNotFoundError: no landing file for that day.
+        FileNotFoundError: no landing file for a day never ingested.
         LandingFileIncomplete: the file is still being written or changed while read; nothing was written or
             quarantined, and a retry reads it once complete.
         IngestionError: the file was refused by parsing or the raw gate (and quarantined).
     """
     source = landing_path(settings, dataset, day)  # validates the dataset name
-    ds = usecase_of(settings).dataset(dataset)
-    writer = WriterId(app_id=f"ingest/{dataset}/{day.isoformat()}", version=1)
-    if _already_ingested(lakehouse, ds.bronze_table, writer):
-        log.info("%s for %s already ingested into %s; skipping", dataset, day, ds.bronze_table)
-        return IngestResult(ds.bronze_table, lakehouse.version(ds.bronze_table), 0, True, str(source))
+    usecase = usecase_of(settings)
+    ds = usecase.dataset(dataset)
+    applied = lakehouse.transaction_version(ds.bronze_table, ingest_writer(dataset, day).app_id) or 0
+    previous = None
+    if applied:
+        incoming = _incoming_hash(settings, source, ds)
+        previous = _current_delivery(settings, lakehouse, ds, day, applied, incoming, run_id)
+        if incoming is None or incoming == previous.content_hash:
+            log.info("%s for %s already ingested into %s (delivery %d); skipping", dataset, day, ds.bronze_table,
+                     previous.delivery)  # fmt: skip
+            return IngestResult(ds.bronze_table, lakehouse.version(ds.bronze_table), 0, True, str(source))
+        log.warning("%s for %s re-delivered with other content than delivery %d (%s): correcting %s",
+                    dataset, day, previous.delivery, previous.source_file, ds.bronze_table)  # fmt: skip
     # Validated again (the file may have changed since the gate task); its Data Docs were built there.
     table, _ = _validate(settings, lakehouse, dataset, day, run_id, build_docs=False)
-    bronze = _with_lineage(table, ds, day, source, run_id)
-    if not ds.per_day:
-        written = lakehouse.merge(ds.bronze_table, bronze, keys=ds.keys, writer=writer)
-    else:
-        written = lakehouse.append(ds.bronze_table, bronze, writer=writer, partition_by=["date"])
+    written = _write_bronze(lakehouse, ds, _with_lineage(table, ds, day, source, run_id), day, applied + 1)
     log.info("Ingested %s rows of %s into %s v%s", written.rows, source, ds.bronze_table, written.version)
-    return IngestResult(ds.bronze_table, written.version, written.rows, written.skipped, str(source))
+    if written.skipped:  # a concurrent run wrote this delivery first; it records it
+        return IngestResult(ds.bronze_table, written.version, 0, True, str(source))
+    digest = content_hash(table, ds.schema)
+    delivery = new_delivery(dataset, day, applied + 1, digest, str(source), table.num_rows, written.version, run_id)
+    record_delivery(lakehouse, delivery, previous)
+    stale = _mark_downstream(lakehouse, usecase.features.tables, ds, delivery) if previous else {}
+    return IngestResult(ds.bronze_table, written.version, written.rows, False, str(source), previous is not None,
+                        sum(len(d) for d in stale.values()))  # fmt: skip
 
 
-def _already_ingested(lakehouse: Lakehouse, table: str, writer: WriterId) -> bool:
-    if not lakehouse.exists(table):
-        return False
-    committed = lakehouse.table(table).transaction_version(writer.app_id)
-    return committed is not None and committed >= writer.version
+def _incoming_hash(settings: Settings, source: Path, ds: Dataset) -> str | None:
+    """The content hash of the landed file; None when there is none; `unreadable` when it does not parse (the
+    validation that follows quarantines it)."""
+    if not source.exists():
+        return None
+    seen = require_complete(source, settings.quality.landing_stable_seconds)
+    try:
+        table = read_landing_file(source, ds)
+    except LandingFileError:
+        return "unreadable"
+    require_unchanged(source, seen)
+    return content_hash(table, ds.schema)
+
+
+def _current_delivery(
+    settings: Settings, lakehouse: Lakehouse, ds: Dataset, day: date, applied: int, incoming: str | None, run_id: str
+) -> Delivery:
+    """The ledger's current delivery of the day, recorded first if bronze holds a delivery the ledger lacks
+    (ingested before the ledger existed, or the task stopped between the bronze write and the ledger row)."""
+    known = deliveries(lakehouse, ds.name, day)
+    if known and known[-1].delivery >= applied:
+        return known[-1]
+    previous = known[-1] if known else None
+    # A per-day dataset's bronze partition is the delivery; a snapshot's rows are mixed, so the file stands in.
+    digest = bronze_day_hash(lakehouse, ds, day) if ds.per_day else incoming
+    version = lakehouse.version(ds.bronze_table)
+    late = new_delivery(ds.name, day, applied, digest or "unknown", "(recorded late)", 0, version, run_id)
+    record_delivery(lakehouse, late, previous)
+    if previous is not None:
+        _mark_downstream(lakehouse, usecase_of(settings).features.tables, ds, late)
+    log.warning("%s %s: bronze delivery %d was not in %s; recorded it", ds.name, day, applied, LEDGER_TABLE)
+    return late
+
+
+def _write_bronze(lakehouse: Lakehouse, ds: Dataset, bronze: pa.Table, day: date, delivery: int) -> WriteResult:
+    """Write the day's `delivery`-th delivery in one commit carrying its writer (so a rerun stores nothing)."""
+    writer = ingest_writer(ds.name, day, delivery)
+    if ds.per_day and delivery == 1:
+        return lakehouse.append(ds.bronze_table, bronze, writer=writer, partition_by=["date"])
+    if ds.per_day:
+        return lakehouse.replace_partition(ds.bronze_table, bronze, partition={"date": day}, writer=writer)
+    if delivery == 1:
+        return lakehouse.merge(ds.bronze_table, bronze, keys=ds.keys, writer=writer)
+    # A corrected snapshot: rows a later snapshot already rewrote stay theirs; the day's rows the corrected
+    # snapshot no longer has are deleted in the same commit.
+    newer = lakehouse.read(ds.bronze_table, columns=list(ds.keys), filters=[("date", ">", day)])
+    bronze = bronze.join(newer, list(ds.keys), join_type="left anti") if newer.num_rows else bronze
+    return lakehouse.merge(ds.bronze_table, bronze, keys=ds.keys, writer=writer, delete_unmatched={"date": day})
+
+
+def _mark_downstream(
+    lakehouse: Lakehouse, tables: tuple[FeatureTable, ...], ds: Dataset, delivery: Delivery
+) -> dict[str, list[date]]:
+    reason = f"delivery {delivery.delivery} of {ds.name} {delivery.date} (sha256 {delivery.content_hash[:12]})"
+    return mark_stale(lakehouse, tables, ds.bronze_table, delivery.date, snapshot=not ds.per_day, reason=reason)
 
 
 def _with_lineage(table: pa.Table, ds: Dataset, day: date, source: Path, run_id: str) -> pa.Table:

@@ -21,6 +21,7 @@ from mlops.lakehouse_schema import (
     conform_schema,
     merge_predicates,
     partition_predicate,
+    sql_equals,
     to_arrow,
 )
 from mlops.spark import delta_spark_available
@@ -234,11 +235,14 @@ class Lakehouse:
         keys: Sequence[str],
         partition_by: Sequence[str] | None = None,
         writer: WriterId | None = None,
+        delete_unmatched: Mapping[str, Any] | None = None,
     ) -> WriteResult:
         """Upsert on `keys`: changed rows are updated, new rows inserted; creates the table if absent.
 
         Keys must be present, non-null and unique in `data`. Rows equal to the stored ones are not
-        rewritten, so re-running the same merge commits nothing.
+        rewritten, so re-running the same merge commits nothing. With `delete_unmatched` (column -> value,
+        e.g. `{"date": day}`), stored rows with those values whose keys are not in `data` are deleted in
+        the same commit: a whole-table snapshot corrected in place.
         """
         if not keys:
             raise ValueError(f"merge into {name} needs at least one key column")
@@ -255,19 +259,30 @@ class Lakehouse:
             )
             if changed:
                 merger = merger.when_matched_update_all(predicate=changed)
+            if delete_unmatched:
+                scope = " AND ".join(f"t.{sql_equals(c, v)}" for c, v in delete_unmatched.items())
+                merger = merger.when_not_matched_by_source_delete(predicate=scope)
             metrics = merger.when_not_matched_insert_all().execute()
-            rows = int(metrics.get("num_target_rows_inserted", 0)) + int(metrics.get("num_target_rows_updated", 0))
+            counts = ("num_target_rows_inserted", "num_target_rows_updated", "num_target_rows_deleted")
+            rows = sum(int(metrics.get(count, 0)) for count in counts)
             return WriteResult(name, dt.version(), rows, "merge")
 
         return self._commit(name, "merge", writer, attempt)
 
     def replace_partition(
-        self, name: str, data: Any, *, partition: Mapping[str, Any], partition_by: Sequence[str] | None = None
+        self,
+        name: str,
+        data: Any,
+        *,
+        partition: Mapping[str, Any],
+        partition_by: Sequence[str] | None = None,
+        writer: WriterId | None = None,
     ) -> WriteResult:
         """Atomically replace the rows of one partition (e.g. `{"date": date(2013, 1, 1)}`).
 
         Every incoming row must belong to that partition; other partitions are untouched. A new
-        table is partitioned by `partition_by`, or by the partition's columns.
+        table is partitioned by `partition_by`, or by the partition's columns. With a writer identity the
+        replace commits it (as in `append`), so a second replace by the same writer stores nothing.
         """
         if not partition:
             raise ValueError(f"replace_partition on {name} needs a partition, e.g. {{'date': ...}}")
@@ -277,12 +292,14 @@ class Lakehouse:
 
         def attempt(dt: DeltaTable | None) -> WriteResult:
             if dt is None:
-                return self._append_arrow(name, dt, source, "replace_partition", partition_by or list(partition), None)
+                layout = partition_by or list(partition)
+                return self._append_arrow(name, dt, source, "replace_partition", layout, writer)
             arrow = conform_schema(name, source, _arrow_schema(dt))
-            write_deltalake(dt, arrow, mode="overwrite", predicate=predicate)
+            properties = _commit_properties(writer)
+            write_deltalake(dt, arrow, mode="overwrite", predicate=predicate, commit_properties=properties)
             return WriteResult(name, dt.version(), arrow.num_rows, "replace_partition")
 
-        return self._commit(name, "replace_partition", None, attempt)
+        return self._commit(name, "replace_partition", writer, attempt)
 
     def write_batches(
         self,

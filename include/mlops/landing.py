@@ -77,18 +77,26 @@ def done_marker(path: Path) -> Path:
 
 
 def observe(path: Path, now: float | None = None) -> LandingObservation:
-    """Stat the landing file and its done marker (a temporary name or a non-file counts as absent)."""
+    """Stat the landing file and its done marker (a temporary name counts as absent).
+
+    Something else at the landing path (a directory, a dangling symbolic link) counts as a present file of 0
+    bytes, so once it is stable the pipeline goes on to validation, which refuses it naming the path; a path
+    that cannot be looked at (no permission) counts as absent. Never raises for what is at the path.
+    """
     path = Path(path)
     at = time.time() if now is None else now
-    marker = done_marker(path).is_file()
+    try:
+        marker = done_marker(path).is_file()
+    except OSError:
+        marker = False
     if is_temporary_name(path.name):
         return LandingObservation(at, marker=marker)
     try:
-        st = path.stat()
-    except FileNotFoundError:
+        st = path.lstat() if path.is_symlink() and not path.exists() else path.stat()
+    except OSError:
         return LandingObservation(at, marker=marker)
     if not stat.S_ISREG(st.st_mode):
-        return LandingObservation(at, marker=marker)
+        return LandingObservation(at, 0, st.st_mtime, marker)
     return LandingObservation(at, st.st_size, st.st_mtime, marker)
 
 

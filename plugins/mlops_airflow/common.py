@@ -45,6 +45,23 @@ def run_days(first: Any, days: Any = 1) -> list[date]:
     return [start + timedelta(days=i) for i in range(count)]
 
 
+def run_dates(first: Any, days: Any = 1, dates: Any = None) -> list[date]:
+    """The dates a task covers: `dates` when given (a list of YYYY-MM-DD, e.g. the compute task's XCom with the
+    stale dates it recomputed), else `run_days(first, days)`.
+
+    Raises:
+        AirflowFailException: a date is not YYYY-MM-DD, or `dates` is given but empty.
+    """
+    from airflow.sdk.exceptions import AirflowFailException
+
+    if dates is None or dates == "":
+        return run_days(first, days)
+    values = [dates] if isinstance(dates, (str, date)) else list(dates)
+    if not values:
+        raise AirflowFailException("A task given explicit dates needs at least one, got an empty list")
+    return sorted({run_days(value)[0] for value in values})
+
+
 def run_day_count(days: Any) -> int:
     """How many data dates a run covers: `days` as an integer in 1..MAX_RUN_DAYS.
 

@@ -280,6 +280,9 @@ def test_dockerfile_installs_pinned_requirements_with_constraints_as_airflow():
     assert len(installs) == 2, "the pinned dependencies, then the project itself"
     command = instructions[installs[0]][1]
     assert "-r /opt/airflow/requirements.txt" in command and "-c /opt/airflow/constraints.txt" in command
+    # Data packages whose declared dependencies are not needed (ISLP declares torch), in the same layer.
+    assert "--no-deps -r /opt/airflow/requirements-nodeps.txt -c /opt/airflow/constraints.txt" in command
+    assert "requirements-nodeps.txt" in copies
     project = instructions[installs[1]][1]
     assert "--no-deps -e /opt/airflow" in project, "the project installs without touching the pinned set"
     assert "pyproject.toml /opt/airflow/pyproject.toml" in copies
@@ -301,6 +304,7 @@ def test_dockerignore_keeps_local_state_out_but_not_what_the_image_copies():
         "usecases",
         "docker",
         "requirements.txt",
+        "requirements-nodeps.txt",
         "constraints.txt",
         "pyproject.toml",
     }

@@ -72,7 +72,8 @@ def test_model_promotion_emits_champion_changed_event(promoted):
     from airflow.utils.session import create_session
 
     with create_session() as session:
-        asset = session.query(AssetModel).filter(AssetModel.name.like("%.champion")).one()
+        name = f"mlflow.models.{load_settings('staging').mlflow.model_name}.champion"  # each use case has its own
+        asset = session.query(AssetModel).filter(AssetModel.name == name).one()
         # Other tests' DAG runs share this metadata DB: only the first promotion run's events count.
         query = session.query(AssetEvent).filter(
             AssetEvent.asset_id == asset.id, AssetEvent.source_run_id == promoted.first.run_id

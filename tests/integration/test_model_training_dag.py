@@ -19,12 +19,16 @@ pytestmark = pytest.mark.integration
 def trained(dagbag, tmp_path_factory):
     from mlflow import MlflowClient
 
-    settings = load_settings("staging")
-    client = MlflowClient(tracking_uri=settings.mlflow.tracking_uri)
-    before = len(client.search_model_versions(f"name='{settings.mlflow.model_name}'"))
-    lake = training_lakehouse(tmp_path_factory.mktemp("model_training") / "lakehouse" / USECASE)
+    home = tmp_path_factory.mktemp("model_training")
+    lake = training_lakehouse(home / "lakehouse" / USECASE)
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv(ENV_LAKEHOUSE_ROOT, str(Path(lake.root).parent))  # the staging config, on this module's own tables
+        # Its own registry: a unit test that trained on the same rows and code in the session's registry
+        # would otherwise be this run's fingerprint twin, and training would rightly register nothing.
+        patch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{home / 'mlflow.db'}")
+        settings = load_settings("staging")
+        client = MlflowClient(tracking_uri=settings.mlflow.tracking_uri)
+        before = len(client.search_model_versions(f"name='{settings.mlflow.model_name}'"))
         dag = dagbag.dags[f"{USECASE}.model_training"]
         conf = {"window_end": str(LAST), "window_days": WINDOW_DAYS, "reason": "drift: integration test"}
         run = dag.test(logical_date=datetime(2013, 1, 19, tzinfo=UTC), run_conf=conf)

@@ -10,7 +10,7 @@ import pytest
 from mlops.config import ENV_LAKEHOUSE_ROOT, load_settings
 from mlops.lakehouse import Lakehouse
 from mlops.training.dataset import TrainingWindow, build_training_set, default_window_end, latest_entity_date
-from mlops.usecase import usecase_of
+from mlops.usecase import UseCaseError, usecase_of
 from tests.unit._training import LAST, training_lakehouse
 from tests.unit._variants import LATE_LABELS, register_variant
 
@@ -53,7 +53,13 @@ def test_held_out_days_keep_their_labels_with_a_two_day_lag(spark, late, undecla
     sets = {}
     for name, (settings, lake) in (("late", late), ("undeclared", undeclared)):
         window = TrainingWindow.from_settings(settings, LAST, WINDOW)
-        sets[name] = build_training_set(spark, lake, settings, window)
+        sets[name] = build_training_set(spark, lake, settings, window, check_labels=name == "late")
+    # Training refuses the undeclared lag (the label timing check); without that check it would lose labels:
+    settings, lake = undeclared
+    with pytest.raises(
+        UseCaseError, match=r"'undeclared_lag': labels.spark: 341 of 341 labels 'delayed' are known aft"
+    ):
+        build_training_set(spark, lake, settings, TrainingWindow.from_settings(settings, LAST, WINDOW))
 
     def rows_per_day(training):
         return training.part("test").groupby("entity_date").size().to_dict()

@@ -205,3 +205,15 @@ def test_ingest_day_with_a_slow_writer_retries_then_stores_every_row(settings, p
     assert path.read_bytes() == payload
     assert result.rows == lake.read("bronze.flights").num_rows == full.num_rows == _rows(payload)
     assert attempts >= 2 and not lake.exists(QUARANTINE_TABLE)
+
+
+@pytest.mark.parametrize("kind", ["directory", "dangling_symlink"])
+def test_observe_sees_a_non_file_at_the_landing_path_so_validation_can_refuse_it(tmp_path, kind):
+    path = tmp_path / "flights.csv"
+    if kind == "directory":
+        path.mkdir()
+    else:
+        path.symlink_to(tmp_path / "gone.csv")
+    seen = observe(path)
+    assert seen.present and seen.size == 0
+    assert landing_state([seen], seen.at + 10, stable_seconds=5) == "complete"

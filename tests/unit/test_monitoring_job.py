@@ -100,6 +100,19 @@ def test_injected_drift_raises_one_signal_naming_the_features(env):
     assert len(env.lake.read_pandas(DRIFT_SIGNALS)) == len(signals)  # the same breach is one signal
 
 
+def test_a_rerun_of_a_day_does_not_reopen_a_consumed_signal(env):
+    from mlops.monitoring.retraining import close_signals
+
+    run_monitoring(env.lake, env.settings, DRIFTED, env.version, "run_drift")
+    before = env.lake.read_pandas(DRIFT_SIGNALS)
+    ids = tuple(before.loc[before["monitoring_date"] == DRIFTED, "signal_id"])
+    assert ids and close_signals(env.lake, ids, "consumed", "retrained", "training_run_1") == len(ids)
+    run_monitoring(env.lake, env.settings, DRIFTED, env.version, "rerun_of_the_day")
+    after = env.lake.read_pandas(DRIFT_SIGNALS)
+    assert len(after) == len(before)
+    assert set(after.loc[after["signal_id"].isin(ids), "status"]) == {"consumed"}
+
+
 def test_a_version_without_reference_profile_is_refused(env):
     with pytest.raises(LookupError, match="v99 has no reference profile"):
         run_monitoring(env.lake, env.settings, STABLE, "99", "run_missing")

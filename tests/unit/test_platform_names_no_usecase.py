@@ -21,6 +21,7 @@ PLATFORM = ("include/mlops", "plugins", "dags")
 GENERIC = {
     "year", "month", "day", "hour", "minute", "date", "type", "model", "engine", "engines", "speed", "seats",
     "label", "time", "value", "name", "day_of_week", "features", "entity", "distance",
+    "weekday", "holiday", "calendar", "registered",  # bike_demand's calendar and its members' rentals: plain English
 }  # fmt: skip
 
 

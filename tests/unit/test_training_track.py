@@ -156,3 +156,37 @@ def test_train_model_refuses_a_single_class_and_registers_nothing(spark, lake, s
     with pytest.raises(TrainingDataError, match="Single class in the train split"):
         train_model(spark, copy, settings, TrainingRequest(LAST, WINDOW_DAYS))
     assert _versions(client, settings) == before
+
+
+def test_train_model_tags_the_run_and_version_with_its_training_fingerprint(trained, client, settings):
+    from mlops.training.fingerprint import FINGERPRINT_TAG
+
+    mv = client.get_model_version(settings.mlflow.model_name, trained.version)
+    fingerprint = mv.tags[FINGERPRINT_TAG]
+    assert len(fingerprint) == 64
+    assert client.get_run(trained.run_id).data.tags[FINGERPRINT_TAG] == fingerprint
+
+
+def test_a_rerun_on_the_same_data_registers_nothing_and_returns_the_pending_version(
+    spark, lake, settings, client, trained
+):
+    before, runs = _versions(client, settings), lake.read(TRAINING_RUNS).num_rows
+    who = RunIdentity(reason="rerun", dag_id="model_training", run_id="manual__rerun")
+    again = train_model(spark, lake, settings, TrainingRequest(LAST, WINDOW_DAYS, who=who))
+    assert (again.version, again.run_id) == (trained.version, trained.run_id)
+    assert again.summary()["test_roc_auc"] == trained.summary()["test_roc_auc"]
+    assert _versions(client, settings) == before
+    assert lake.read(TRAINING_RUNS).num_rows == runs
+
+
+def test_a_rerun_after_cd_decided_the_same_model_is_nothing_to_do(spark, lake, settings, client, trained):
+    from mlops.errors import NothingToDo
+
+    name, before = settings.mlflow.model_name, _versions(client, settings)
+    client.set_model_version_tag(name, trained.version, "cd.status", "champion")
+    try:
+        with pytest.raises(NothingToDo, match=rf"{name} v{trained.version} was trained on the same rows.*is champion"):
+            train_model(spark, lake, settings, TrainingRequest(LAST, WINDOW_DAYS))
+    finally:
+        client.delete_model_version_tag(name, trained.version, "cd.status")
+    assert _versions(client, settings) == before

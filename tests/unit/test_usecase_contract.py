@@ -6,11 +6,13 @@ import dataclasses
 import json
 import shutil
 import textwrap
+from datetime import date
 from pathlib import Path
 
 import pytest
 
 from mlops.config import ConfigError, enabled_usecases, load_settings
+from mlops.lakehouse import Lakehouse
 from mlops.usecase import UseCase, UseCaseError, check_usecase, enabled_names, load_usecase, registered_packages
 from usecases.flight_delay import usecase as flight_delay
 
@@ -57,6 +59,24 @@ def _broken(flights: UseCase, field: str) -> UseCase:
     if field == "datasets.flights.keys":
         dataset = replace(flights.datasets[0], keys=("flight_uuid",))
         return replace(flights, datasets=(dataset, *flights.datasets[1:]))
+    if field.startswith("datasets.weather."):  # the landing-contract rules of issue 16 item 5
+        weather = flights.datasets[1]
+        columns = {c.name: c for c in weather.columns}
+        broken = {
+            "datasets.weather.columns.origin.pattern": lambda: _column(
+                weather, replace(columns["origin"], pattern="[A-")
+            ),
+            "datasets.weather.columns.temp": lambda: _column(weather, replace(columns["temp"], allowed=("1",))),
+            "datasets.weather.columns.origin.max_length": lambda: _column(
+                weather, replace(columns["origin"], max_length=0)
+            ),
+            "datasets.weather.local_hour": lambda: replace(
+                weather, local_hour=replace(weather.local_hour, time_zone="Mars/Olympus")
+            ),
+            "datasets.weather.row_count_band": lambda: replace(weather, row_count_band=(1.5, 2.0)),
+            "datasets.weather.row_count_history": lambda: replace(weather, row_count_history=0),
+        }[field]()
+        return replace(flights, datasets=(flights.datasets[0], broken, *flights.datasets[2:]))
     if field == "labels.lag_days":
         return replace(flights, labels=replace(flights.labels, lag_days=-1))
     if field == "config_dir":
@@ -64,6 +84,12 @@ def _broken(flights: UseCase, field: str) -> UseCase:
     if field == "name":
         return replace(flights, name="Flight Delay!")
     raise AssertionError(field)
+
+
+def _column(dataset, column):
+    """`dataset` with `column` in place of its namesake."""
+    columns = tuple(column if c.name == column.name else c for c in dataset.columns)
+    return dataclasses.replace(dataset, columns=columns)
 
 
 @pytest.mark.parametrize(
@@ -78,6 +104,12 @@ def _broken(flights: UseCase, field: str) -> UseCase:
         "labels.lag_days",
         "config_dir",
         "name",
+        "datasets.weather.columns.origin.pattern",
+        "datasets.weather.columns.temp",
+        "datasets.weather.columns.origin.max_length",
+        "datasets.weather.local_hour",
+        "datasets.weather.row_count_band",
+        "datasets.weather.row_count_history",
     ],
 )
 def test_a_broken_use_case_is_refused_naming_the_use_case_and_the_field(flights, field):
@@ -269,3 +301,75 @@ def test_a_multiclass_model_with_sorted_classes_is_valid(flights):
     check_usecase(
         dataclasses.replace(flights, model=dataclasses.replace(flights.model, task="multiclass", classes=(0, 1, 2)))
     )
+
+
+# ---- bad input for the contract, beside a working use case (issue 17 item 5) ------------------------------------
+BROKEN = "__import__('tests.unit._broken_rules', fromlist=['_'])"
+
+
+def _enable_with_flights(tmp_path: Path, monkeypatch, name: str, **replaced: str) -> None:
+    """flight_delay and a broken copy `name` enabled together, each with its tables under tmp_path/lakehouse."""
+    monkeypatch.syspath_prepend(str(tmp_path / "pkgs"))
+    package = _copy_package(tmp_path, name, **replaced)
+    monkeypatch.setenv("MLOPS_SETTINGS", json.dumps({"usecases": {"packages": {name: package}}}))
+    monkeypatch.setenv("MLOPS_USECASES", f"flight_delay,{name}")
+    monkeypatch.setenv("MLOPS_LAKEHOUSE_ROOT", str(tmp_path / "lakehouse"))
+
+
+def test_a_name_registered_twice_fails_alone_and_the_others_keep_their_dags(tmp_path, monkeypatch):
+    _entry_point(tmp_path, monkeypatch, "flight_copy", "team_pkg.flights")
+    _enable_with_flights(tmp_path, monkeypatch, "flight_copy")
+    assert load_settings("staging", usecase="flight_delay").usecase == "flight_delay"
+    bag = _dagbag()
+    assert set(bag.dags) == {f"flight_delay.{p}" for p in PIPELINES}
+    message = next(iter(bag.import_errors.values()))
+    assert "Use case 'flight_copy': name: registered twice, as 'team_pkg.flights' and as 'flight_copy_pkg'" in message
+
+
+def test_a_job_reading_an_undeclared_column_fails_its_check_and_the_other_refreshes(tmp_path, monkeypatch, spark):
+    from airflow.sdk.exceptions import AirflowFailException
+
+    from mlops_airflow.operators.features import CheckUseCaseCodeOperator, ComputeFeaturesOperator
+    from tests.unit._bronze import reference_frames, write_bronze
+
+    job = f"{BROKEN}.with_job(base, 'features.origin_weather', {BROKEN}.snowfall_weather_job).features"
+    _enable_with_flights(tmp_path, monkeypatch, "broken_job", features=job)
+    assert {d.split(".")[0] for d in _dagbag().dags} == {"flight_delay", "broken_job"}  # a runtime check: both parse
+    with pytest.raises(AirflowFailException) as caught:
+        CheckUseCaseCodeOperator(task_id="check_code", usecase="broken_job", spark_conn_id=None).execute({})
+    assert str(caught.value).startswith(
+        "Use case 'broken_job': features.origin_weather: reads column 'snowfall' that datasets.weather does not declare"
+    )
+    CheckUseCaseCodeOperator(task_id="check_code", usecase="flight_delay", spark_conn_id=None).execute({})
+    day = date(2013, 1, 3)
+    write_bronze(Lakehouse(str(tmp_path / "lakehouse" / "flight_delay")), reference_frames(day, day, ("EWR",)))
+    compute = ComputeFeaturesOperator(
+        task_id="compute", table="features.origin_weather", day=day.isoformat(), usecase="flight_delay",
+        spark_conn_id=None,
+    )  # fmt: skip
+    assert compute.execute({"run_id": "manual__test", "outlet_events": {}})["rows"] == 24
+
+
+def test_a_label_rule_reading_the_future_fails_its_training_and_the_other_trains(tmp_path, monkeypatch, spark):
+    from mlops.training.dataset import TrainingWindow, build_training_set
+    from mlops.usecase.check import main
+    from tests.unit._training import LAST, WINDOW_DAYS, training_lakehouse
+
+    labels = f"{BROKEN}.with_labels(base, {BROKEN}.next_day_labels).labels"
+    _enable_with_flights(tmp_path, monkeypatch, "broken_labels", labels=labels)
+    assert {d.split(".")[0] for d in _dagbag().dags} == {"flight_delay", "broken_labels"}
+    builds = {}
+    for name in ("flight_delay", "broken_labels"):
+        lakehouse = training_lakehouse(tmp_path / "lakehouse" / name)
+        settings = load_settings("staging", usecase=name)
+        window = TrainingWindow.from_settings(settings, LAST, WINDOW_DAYS)
+        try:
+            builds[name] = build_training_set(spark, lakehouse, settings, window).counts()["train"]
+        except UseCaseError as exc:
+            builds[name] = str(exc)
+    assert builds["flight_delay"] > 1000
+    assert builds["broken_labels"].startswith(
+        "Use case 'broken_labels': labels.spark: label 'delayed' reads data published after its label_known_ts: "
+        "20 of 220 labels known by 2013-01-17 change when bronze stops at 2013-01-17"
+    )
+    assert main(["broken_labels", "--env", "staging", "--window-end", LAST.isoformat()]) == 1

@@ -33,6 +33,11 @@ KEY_DTYPES = {
 }
 
 
+def stats_lookback_days(longest_window_hours: int) -> int:
+    """Days of bronze flights before the logical day that a trailing-outcome snapshot of that day can read."""
+    return -(-(longest_window_hours + EXISTENCE_TAIL_HOURS) // 24) + LATE_OUTCOME_MARGIN_DAYS
+
+
 def _f(name: str, description: str, dtype: str = "double", **kwargs: float | bool | None) -> FeatureDefinition:
     return FeatureDefinition(name, description, dtype, **kwargs)  # type: ignore[arg-type]
 
@@ -62,6 +67,7 @@ FLIGHT_SCHEDULE = FeatureTable(
     entity=FLIGHT_KEY,
     timestamp_column="prediction_ts",
     description="One row per scheduled flight, valid from its prediction time (scheduled departure - lead).",
+    sources=("bronze.flights",),
     features=(
         _f("carrier", "Two-letter carrier code (entity column)", "string", max_null_fraction=0.0),
         _f("origin", "NYC origin airport (entity column)", "string", max_null_fraction=0.0),
@@ -104,6 +110,7 @@ ORIGIN_WEATHER = FeatureTable(
     timestamp_column="obs_ts",
     description="Hourly weather observations at the NYC origins; a value is valid from its observation hour.",
     max_age_hours=3,
+    sources=("bronze.weather",),
     features=tuple(
         _f(name, f"Origin {text}", min_value=lo, max_value=hi, max_null_fraction=nulls)
         for name, (text, lo, hi, nulls) in _WEATHER_SPEC.items()
@@ -114,6 +121,8 @@ CARRIER_STATS = FeatureTable(
     name="features.carrier_stats",
     entity=("carrier",),
     timestamp_column="feature_ts",
+    sources=("bronze.flights",),
+    lookback_days=stats_lookback_days(28 * 24),
     description="Hourly snapshots of each carrier's trailing 7- and 28-day outcomes known at the snapshot hour.",
     # Null when a carrier scheduled at an origin has no known outcome in the window: up to 6.2% of rows on
     # 93 days of 2013 (one small carrier), so 10% (calibrated on the full-year replay; 5% failed in February).
@@ -124,6 +133,8 @@ ORIGIN_STATS = FeatureTable(
     name="features.origin_stats",
     entity=("origin",),
     timestamp_column="feature_ts",
+    sources=("bronze.flights",),
+    lookback_days=stats_lookback_days(24),
     description="Hourly snapshots of each origin's trailing 1-day outcomes known at the snapshot hour.",
     features=_stats("origin", "1d", "departures from the origin", null_ok=0.2),
 )
@@ -131,6 +142,8 @@ ROUTE_STATS = FeatureTable(
     name="features.route_stats",
     entity=("origin", "dest"),
     timestamp_column="feature_ts",
+    sources=("bronze.flights",),
+    lookback_days=stats_lookback_days(28 * 24),
     description="Hourly snapshots of each route's (origin, dest) trailing 28-day outcomes known at the hour.",
     features=_stats("route", "28d", "the route's flights", null_ok=0.2),
 )
@@ -138,6 +151,8 @@ AIRCRAFT_STATS = FeatureTable(
     name="features.aircraft_stats",
     entity=("tailnum",),
     timestamp_column="feature_ts",
+    sources=("bronze.flights", "bronze.planes"),
+    lookback_days=stats_lookback_days(24),
     description=(
         "Snapshots of each aircraft's trailing 24 h outcomes, emitted only at the hours they change "
         "(an outcome becomes known, or leaves the window), plus the aircraft's age."
@@ -170,8 +185,7 @@ class AggregateSpec:
     @property
     def lookback_days(self) -> int:
         """Days of bronze flights before the logical day that a snapshot of that day can depend on."""
-        longest = max(hours for _, hours in self.windows) + EXISTENCE_TAIL_HOURS
-        return -(-longest // 24) + LATE_OUTCOME_MARGIN_DAYS
+        return stats_lookback_days(max(hours for _, hours in self.windows))
 
 
 AGGREGATES: dict[str, AggregateSpec] = {

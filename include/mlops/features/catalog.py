@@ -34,6 +34,19 @@ class FeatureTable:
     owner: str = DEFAULT_OWNER
     date_column: str = "feature_date"  # partition column: the logical date that produced the row
     max_age_hours: int | None = None  # default staleness limit in the PIT join; None: settings' default
+    # Which bronze tables the computation reads (empty: assume every one) and how many days of a per-day
+    # table before the feature date a day's rows read: a corrected bronze day D makes the feature dates
+    # D .. D + lookback_days stale (a corrected whole-table snapshot: every published date from D on).
+    sources: tuple[str, ...] = ()
+    lookback_days: int = 0
+
+    def __post_init__(self) -> None:
+        if self.lookback_days < 0:
+            raise ValueError(f"Feature table {self.name}: lookback_days must be >= 0, got {self.lookback_days}")
+
+    def reads(self, bronze_table: str) -> bool:
+        """Whether the table's computation reads `bronze_table` (a table declaring no sources reads every one)."""
+        return not self.sources or bronze_table in self.sources
 
     @property
     def keys(self) -> tuple[str, ...]:

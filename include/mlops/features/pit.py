@@ -7,6 +7,15 @@ feature row at or before its timestamp. This costs a sort per entity partition a
 whereas a range join (key equal, feature_ts in [t - max_age, t]) emits every snapshot in the age window per
 entity row (48 for hourly snapshots and a 48 h limit) before a row_number keeps one. The age limit is
 applied afterwards: a match older than `max_age` becomes null and is counted as too old.
+
+Partition rule (reproducible inputs): when the entity rows carry their entity date, a row of entity date D
+only sees feature rows whose partition date is at most D, the partitions that exist when D is first scored
+(feature_refresh of D has run, that of D + 1 has not). Without it, a prediction time at 00:00 UTC would see
+the 00:00 snapshot of the next UTC day, written a day later: a rerun would score other inputs than the first
+run, and training would learn from inputs serving never had. Training and scoring share the rule. It needs
+a second running window, ordered by (date, time): when the latest row by time lies in a later partition,
+the latest row of the allowed partitions is taken instead, if it is not after t. That is exact when a
+table's date grows with its timestamp (a UTC or local date of it), as the catalog's dates do.
 """
 
 from __future__ import annotations
@@ -105,6 +114,7 @@ def point_in_time_join(
     timestamp_column: str = "prediction_ts",
     max_age: timedelta | Mapping[str, timedelta],
     persist: bool = True,
+    date_column: str = ENTITY_DATE,
 ) -> PitJoinResult:
     """Attach to each entity row the latest row of each table with t - max_age <= feature_ts <= t.
 
@@ -119,6 +129,8 @@ def point_in_time_join(
         timestamp_column: the prediction time t of each entity row.
         max_age: one limit for all tables, or one per table name (full or short).
         persist: persist the joined frame, since the statistics already compute it once.
+        date_column: the entity date of each row; when present, a row sees only feature partitions dated at
+            most its entity date (the partition rule in the module doc). Absent: every partition.
 
     Raises:
         ValueError: a needed column is missing, a feature name collides with an entity column, or an age
@@ -133,7 +145,8 @@ def point_in_time_join(
     for table in tables:
         _check_columns(frame.columns, table)
         features, versions[table.name] = _read_features(spark, lakehouse, table, bounds)
-        frame = _join_one(frame, features, table, timestamp_column, limits[table.name])
+        dated = date_column if date_column in entities.columns else None
+        frame = _join_one(frame, features, table, timestamp_column, limits[table.name], dated)
     cached = frame.persist() if persist else None
     frame = cached if cached is not None else frame
     stats = _stats(frame, tables, versions)
@@ -201,25 +214,37 @@ def _status(table: FeatureTable) -> str:
 
 
 def _join_one(
-    frame: DataFrame, features: DataFrame, table: FeatureTable, timestamp_column: str, max_age: timedelta
+    frame: DataFrame,
+    features: DataFrame,
+    table: FeatureTable,
+    timestamp_column: str,
+    max_age: timedelta,
+    date_column: str | None,
 ) -> DataFrame:
-    from pyspark.sql import Window
     from pyspark.sql import functions as F
 
     names = [f.name for f in table.joined_features]
-    payload = F.struct(*[F.col(n) for n in names], F.col(table.timestamp_column).alias("__feature_ts"))
+    payload = F.struct(
+        *[F.col(n) for n in names],
+        F.col(table.timestamp_column).alias("__feature_ts"),
+        F.col(table.date_column).alias("__feature_date"),
+    )
     right = features.select(
-        *table.entity, F.col(table.timestamp_column).alias("__ts"), payload.alias("__f"), F.lit(0).alias("__side")
+        *table.entity,
+        F.col(table.timestamp_column).alias("__ts"),
+        F.col(table.date_column).alias("__date"),
+        payload.alias("__f"),
+        F.lit(0).alias("__side"),
     )
     left = frame.select(
         "*",
         F.col(timestamp_column).alias("__ts"),
+        (F.col(date_column) if date_column else F.lit(None)).cast("date").alias("__date"),
         F.lit(None).cast(right.schema["__f"].dataType).alias("__f"),
         F.lit(1).alias("__side"),
     )
-    running = Window.partitionBy(*table.entity).orderBy("__ts", "__side")
-    latest = F.last("__f", ignorenulls=True).over(running.rowsBetween(Window.unboundedPreceding, 0))
-    joined = left.unionByName(right, allowMissingColumns=True).withColumn("__f", latest).where("__side = 1")
+    union = left.unionByName(right, allowMissingColumns=True)
+    joined = _latest(union, table, date_column is not None).where("__side = 1")
     age_limit = F.unix_micros("__ts") - _micros(max_age)
     status = (
         F.when(F.col("__f").isNull() | F.col("__ts").isNull(), MISSING)
@@ -230,6 +255,25 @@ def _join_one(
     fresh = F.col(_status(table)) == MATCHED
     attached = [F.when(fresh, F.col("__f")[n]).alias(n) for n in names]
     return joined.select(*frame.columns, *attached, _status(table))
+
+
+def _latest(union: DataFrame, table: FeatureTable, dated: bool) -> DataFrame:
+    """Each row's latest feature row at or before its time (`__f`); with `dated`, in allowed partitions only."""
+    from pyspark.sql import Window
+    from pyspark.sql import functions as F
+
+    def running(*order: str) -> Window:
+        return Window.partitionBy(*table.entity).orderBy(*order).rowsBetween(Window.unboundedPreceding, 0)
+
+    by_time = F.last("__f", ignorenulls=True).over(running("__ts", "__side"))
+    if not dated:
+        return union.withColumn("__f", by_time)
+    by_partition = F.last("__f", ignorenulls=True).over(running("__date", "__ts", "__side"))
+    union = union.withColumn("__by_time", by_time).withColumn("__by_partition", by_partition)
+    chosen = F.when(F.col("__by_time.__feature_date") <= F.col("__date"), F.col("__by_time")).when(
+        F.col("__by_partition.__feature_ts") <= F.col("__ts"), F.col("__by_partition")
+    )
+    return union.withColumn("__f", chosen).drop("__by_time", "__by_partition")
 
 
 def _stats(frame: DataFrame, tables: Sequence[FeatureTable], versions: Mapping[str, int]) -> PitJoinStats:

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import logging
-from datetime import date, timedelta
-from typing import TYPE_CHECKING
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from typing import TYPE_CHECKING, Any
 
 from mlops.features.catalog import FeatureTable
+from mlops.features.stale import clear_stale, open_stale_dates
 from mlops.lakehouse import Lakehouse, TableNotFoundError, WriteResult
 
 if TYPE_CHECKING:
@@ -84,6 +86,62 @@ def stage_feature_table(
     )
 
 
+@dataclass(frozen=True)
+class StagedRun:
+    """What `stage_feature_run` staged: the run's dates plus the stale dates recomputed with them."""
+
+    result: WriteResult
+    dates: tuple[date, ...]  # every staged date, sorted: validate and publish these
+    recomputed: tuple[date, ...]  # the stale dates among them (outside the run's own dates)
+    stale_as_of: datetime  # stale marks made before this were read; publishing clears only those
+
+    def summary(self) -> dict[str, Any]:
+        """Small dict for XCom (one key per value with `multiple_outputs`)."""
+        return {
+            **self.result.summary(),
+            "dates": [d.isoformat() for d in self.dates],
+            "recomputed": [d.isoformat() for d in self.recomputed],
+            "stale_as_of": self.stale_as_of.isoformat(),
+        }
+
+
+def stage_feature_run(
+    spark: SparkSession, lakehouse: Lakehouse, settings: Settings, table_name: str, first: date, last: date
+) -> StagedRun:
+    """Stage the run's dates [first, last] and every stale date of the table up to `last` (bronze days corrected
+    since they were published), one Spark job and commit per contiguous block of dates."""
+    from mlops.usecase import usecase_of
+
+    table = usecase_of(settings).features.table(table_name)
+    as_of = datetime.now(UTC)
+    own = {first + timedelta(days=i) for i in range((last - first).days + 1)}
+    stale = tuple(d for d in open_stale_dates(lakehouse, table.name, until=last) if d not in own)
+    if stale:
+        log.info("%s: recomputing %d stale dates with the run: %s", table.name, len(stale), _describe(stale))
+    results = [
+        stage_feature_table(spark, lakehouse, settings, table.name, block[0], block[-1])
+        for block in contiguous_blocks(sorted(own | set(stale)))
+    ]
+    rows = sum(r.rows for r in results)
+    result = WriteResult(results[-1].table, results[-1].version, rows, results[-1].operation)
+    return StagedRun(result, tuple(sorted(own | set(stale))), stale, as_of)
+
+
+def contiguous_blocks(dates: list[date]) -> list[list[date]]:
+    """Sorted dates split into runs of consecutive days: [[1, 2, 3], [7, 8]]."""
+    blocks: list[list[date]] = []
+    for day in dates:
+        if blocks and day - blocks[-1][-1] == timedelta(days=1):
+            blocks[-1].append(day)
+        else:
+            blocks.append([day])
+    return blocks
+
+
+def _describe(dates: tuple[date, ...]) -> str:
+    return ", ".join(f"{b[0]}..{b[-1]}" if len(b) > 1 else str(b[0]) for b in contiguous_blocks(list(dates)))
+
+
 def publish_feature_table(
     spark: SparkSession | None, lakehouse: Lakehouse, table: FeatureTable, day: date
 ) -> WriteResult:
@@ -153,14 +211,28 @@ def _unchanged(lakehouse: Lakehouse, table: FeatureTable, day: date) -> WriteRes
 
 
 def publish_feature_dates(
-    lakehouse: Lakehouse, settings: Settings, table_name: str, days: list[date], spark: SparkSession | None = None
+    lakehouse: Lakehouse,
+    settings: Settings,
+    table_name: str,
+    days: list[date],
+    spark: SparkSession | None = None,
+    *,
+    stale_as_of: datetime | str | None = None,
+    run_id: str = "",
 ) -> WriteResult:
     """Publish the staged, validated partition of every date in `days` (`publish_feature_table` per date);
-    one result for the run: the last version, the rows written, skipped when no date changed anything."""
+    one result for the run: the last version, the rows written, skipped when no date changed anything.
+
+    With `stale_as_of` (from `stage_feature_run`, or its ISO text), the stale marks on those dates made before it are
+    cleared once every date is published: their recomputation read the corrected bronze.
+    """
     from mlops.usecase import usecase_of
 
     table = usecase_of(settings).features.table(table_name)
     results = [publish_feature_table(spark, lakehouse, table, day) for day in days]
+    if stale_as_of:
+        as_of = datetime.fromisoformat(stale_as_of) if isinstance(stale_as_of, str) else stale_as_of
+        clear_stale(lakehouse, table.name, days, marked_before=as_of, run_id=run_id)
     if len(results) == 1:
         return results[0]
     written = [r for r in results if not r.skipped]

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 from mlops.errors import NothingToDo, Refusal
 from mlops.inference.engines import ENGINES, ScoreRequest, choose_engine, score
 from mlops.inference.pinning import CHAMPION, NoModelError, ScoringModel, resolve_model
-from mlops.inference.publish import already_published, prediction_output, publish, record_run
+from mlops.inference.publish import Published, already_published, prediction_output, publish, record_run
 from mlops.inference.scoring_set import SCORING_SET, build_scoring_set, check_features_ready
 from mlops.usecase import ENTITY_DATE, usecase_of
 
@@ -192,6 +192,23 @@ def score_dates(
     }
 
 
+def publish_outcome(published: Published) -> tuple[str, int, str]:
+    """(outcome, rows, message) of one date's publish: `already_scored` only when neither table took rows.
+
+    A publish interrupted between its two appends (gold.predictions committed, monitoring.inference_log
+    not) is completed by the retry, which appends only the missing log rows: that date was `scored`,
+    with the rows the log took.
+    """
+    predictions, log_rows = published.predictions, published.inference_log
+    if predictions.skipped and log_rows.skipped:
+        return "already_scored", 0, "already published"
+    if predictions.skipped or log_rows.skipped:
+        done, missing = (predictions, log_rows) if predictions.skipped else (log_rows, predictions)
+        message = f"{missing.rows} rows appended to {missing.table}, completing a publish {done.table} already held"
+        return "scored", missing.rows, message
+    return "scored", predictions.rows, f"{predictions.rows} predictions appended"
+
+
 def publish_dates(
     lakehouse: Lakehouse,
     settings: Settings,
@@ -210,11 +227,11 @@ def publish_dates(
     summaries = []
     for day in dates:
         published = publish(lakehouse, usecase, day, model.version)
-        rows, skipped = published.predictions.rows, published.predictions.skipped
+        outcome, rows, message = publish_outcome(published)
         row = {
             ENTITY_DATE: day,
-            "outcome": "already_scored" if skipped else "scored",
-            "message": "already published" if skipped else f"{rows} predictions appended",
+            "outcome": outcome,
+            "message": message,
             "model_name": model.name,
             "model_version": model.version,
             "model_source": model_source or None,

@@ -22,6 +22,7 @@ GateMode = Literal["fail", "quarantine"]
 MODES = ("fail", "quarantine")
 REASON_COLUMN = "_quarantine_reason"
 _SAMPLE = 5  # unexpected values kept per failed expectation
+_LONGEST = 80  # characters of an unexpected value shown in a message
 _NOT_REQUIREMENTS = {"batch_id", "column", "column_list", "result_format", "catch_exceptions"}
 
 
@@ -279,7 +280,10 @@ def _text(value: Any) -> str:
 
 
 def _plain(value: Any) -> Any:
-    """Numpy/pandas scalars as plain Python values, so messages read `5000` not `np.int64(5000)`."""
+    """Numpy/pandas scalars as plain Python values, so messages read `5000` not `np.int64(5000)`; a long string is
+    cut to its first characters and its length (a 1 MB value must not become a 1 MB message)."""
+    if isinstance(value, str) and len(value) > _LONGEST:
+        return f"{value[: _LONGEST - 20]}... ({len(value)} characters)"
     if hasattr(value, "isoformat"):
         return value.isoformat()
     if hasattr(value, "item"):

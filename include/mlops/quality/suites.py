@@ -22,8 +22,10 @@ def raw_suite(ds: Dataset, day: date) -> gx.ExpectationSuite:
     """Suite for one landing batch of dataset `ds` delivered for `day` (suite name `raw_<dataset>`), from its contract.
 
     Batch-level: exact column set, column types, row count > 0, unique keys.
-    Row-level: non-null keys, value ranges, allowed values of coded columns, the row's date parts are the
-    landing date and its time column lies within that day +-1 day (so future-dated rows fail).
+    Row-level: keys and required columns not null, value ranges, allowed values of coded columns, full-match
+    patterns and maximum lengths of string columns, the row's date parts are the landing date and its time
+    column lies within that day +-1 day (so future-dated rows fail). The rules across rows and deliveries
+    (local hour, row-count band) are in `mlops.quality.landing_rules`.
     """
     import great_expectations as gx
 
@@ -32,7 +34,7 @@ def raw_suite(ds: Dataset, day: date) -> gx.ExpectationSuite:
         E.ExpectTableColumnsToMatchSet(column_set=list(ds.schema.names), exact_match=True, meta=_level(BATCH)),
         E.ExpectTableRowCountToBeBetween(min_value=1, meta=_level(BATCH)),
         *(_type_expectation(field) for field in ds.schema),
-        *(E.ExpectColumnValuesToNotBeNull(column=key, meta=_level(ROW)) for key in ds.keys),
+        *(E.ExpectColumnValuesToNotBeNull(column=name, meta=_level(ROW)) for name in ds.required_columns),
         _unique(ds.keys),
     ]
     for column, (low, high) in ds.ranges.items():
@@ -41,6 +43,12 @@ def raw_suite(ds: Dataset, day: date) -> gx.ExpectationSuite:
         )
     for column, allowed in ds.allowed_values.items():
         expectations.append(E.ExpectColumnValuesToBeInSet(column=column, value_set=list(allowed), meta=_level(ROW)))
+    for column, pattern in ds.patterns.items():
+        expectations.append(
+            E.ExpectColumnValuesToMatchRegex(column=column, regex=f"^(?:{pattern})\\Z", meta=_level(ROW))
+        )
+    for column, longest in ds.max_lengths.items():
+        expectations.append(E.ExpectColumnValueLengthsToBeBetween(column=column, max_value=longest, meta=_level(ROW)))
     expectations.extend(_date_expectations(ds, day))
     return gx.ExpectationSuite(name=f"raw_{ds.name}", expectations=expectations, meta={"day": day.isoformat()})
 

@@ -77,7 +77,7 @@ def labelled_after(
     if last < first:
         return None
     window = TrainingWindow(last, (last - first).days + 1, 0, 0, usecase.labels.lag_days)
-    frame = build_training_set(spark, lakehouse, settings, window).frame
+    frame = build_training_set(spark, lakehouse, settings, window, check_labels=False).frame
     return LabelledData(frame, first, last) if len(frame) else None
 
 
@@ -153,8 +153,9 @@ def compare_with_champion(
         raise ComparisonDataError(
             f"Cannot compare {model_name} v{version} with champion v{champion_v}: fewer than "
             f"{rule.min_comparison_rows} labelled entities after {max(ends)} (promotion.min_comparison_rows), "
-            f"and v{version}'s held-out test days are not all after v{champion_v}'s training window; "
-            "run feature_refresh for later days, then re-run model_promotion"
+            f"and v{version}'s held-out test days are not all after v{champion_v}'s training window (to {ends[1]}) "
+            "or hold fewer labelled entities than that; run feature_refresh for later days, then re-run "
+            "model_promotion"
         )
     scored = score_version(client, model_name, str(version), data, usecase)
     champ = score_version(client, model_name, champion_v, data, usecase)

@@ -119,6 +119,11 @@ def alias_version(client: MlflowClient, model_name: str, alias: str) -> str | No
     return str(found) if found is not None else None
 
 
+def cd_pending(mv: ModelVersion) -> bool:
+    """True while CD has not decided the version: no `cd.status` yet, or `challenger` (compared, not promoted)."""
+    return (mv.tags or {}).get("cd.status") in (None, "challenger")
+
+
 def is_rejected(mv: ModelVersion) -> bool:
     """True once any check or decision rejected the version."""
     tags = mv.tags or {}

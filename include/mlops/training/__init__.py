@@ -11,9 +11,10 @@ from mlops.training.dataset import (
     latest_entity_date,
 )
 from mlops.training.track import TRAINING_RUNS, RunIdentity
-from mlops.training.train import TrainingRequest, TrainingResult, fit_and_evaluate, train_model
+from mlops.training.train import AlreadyTrainedError, TrainingRequest, TrainingResult, fit_and_evaluate, train_model
 
 __all__ = [
+    "AlreadyTrainedError",
     "TRAINING_RUNS",
     "RunIdentity",
     "TrainingDataError",

@@ -9,6 +9,7 @@ held out for evaluation, the `validation_days` before them drive tuning and earl
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import TYPE_CHECKING
@@ -24,6 +25,7 @@ if TYPE_CHECKING:
     from mlops.config import Settings
     from mlops.usecase import UseCase
 
+log = logging.getLogger(__name__)
 SPLITS = ("train", "validation", "test")
 
 
@@ -195,18 +197,27 @@ def labelled_entities(
 
 
 def build_training_set(
-    spark: SparkSession, lakehouse: Lakehouse, settings: Settings, window: TrainingWindow
+    spark: SparkSession, lakehouse: Lakehouse, settings: Settings, window: TrainingWindow, *, check_labels: bool = True
 ) -> TrainingSet:
     """Labelled entities of `window` with point-in-time features, split by date.
 
+    With `check_labels` (training), the label timing check runs first on the window's last `lag_days + 1` days;
+    labelled data for comparing models skips it (the rule was checked when the models were trained).
+
     Raises:
         TrainingDataError: a source table is missing.
+        UseCaseError: the label rule reads data published after its labels are known, or labels are known before
+            the prediction time or (too many) after `labels.lag_days` (`mlops.training.label_timing`).
     """
     from mlops.features.pit import max_ages, point_in_time_join
+    from mlops.training.label_timing import check_label_timing
     from mlops.usecase import usecase_of
 
     usecase = usecase_of(settings)
     check_sources(lakehouse, usecase)
+    if check_labels:
+        timing = check_label_timing(spark, lakehouse, usecase, window.first, window.end)
+        log.info("Labels of %s are known when they say: %s", usecase.name, timing.summary())
     label_source = usecase.labels.source
     source_version = lakehouse.version(label_source)
     entities, unlabelled = labelled_entities(spark, lakehouse, usecase, window)

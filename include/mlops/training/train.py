@@ -15,6 +15,7 @@ from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from mlops.errors import NothingToDo
 from mlops.task_metrics import primary_metric
 from mlops.training.dataset import (
     TrainingRequestError,
@@ -25,6 +26,7 @@ from mlops.training.dataset import (
     default_window_end,
 )
 from mlops.training.estimator import MODEL_FAMILIES, TuningBudget, TuningResult, fit_final, predict_scores, tune
+from mlops.training.fingerprint import FINGERPRINT_TAG, find_fingerprinted, training_fingerprint
 from mlops.training.track import RunIdentity
 
 if TYPE_CHECKING:
@@ -46,6 +48,10 @@ SUMMARY_METRICS = {
     "multiclass": ("macro_f1", "log_loss", "accuracy"),
     "regression": ("rmse", "mae", "r2"),
 }
+
+
+class AlreadyTrainedError(NothingToDo):
+    """A registered version was trained on the same data, code and settings, and CD has decided it."""
 
 
 @dataclass(frozen=True)
@@ -202,7 +208,7 @@ def train_requested(
     """`train_model` for a request checked by `request_from_params`; Spark starts only now. Returns the summary."""
     log.info("Training %s in env %s: %s", settings.mlflow.model_name, settings.env, request)
     result = train_model(spark(), lakehouse, settings, request)
-    log.info("Registered %s version %s (run %s)", result.model_name, result.version, result.run_id)
+    log.info("Model %s version %s (run %s)", result.model_name, result.version, result.run_id)
     return result.summary()
 
 
@@ -211,7 +217,12 @@ def train_model(
 ) -> TrainingResult:
     """Build the PIT training set, tune, evaluate, log to MLflow and register a new model version.
 
+    Nothing is fitted when a registered version carries the same training fingerprint (same rows, window,
+    settings and code, `mlops.training.fingerprint`): while CD has not decided that version, its result is
+    returned (so the model-registered event lets CD finish it); once decided, `AlreadyTrainedError` says so.
+
     Raises:
+        AlreadyTrainedError (NothingToDo): the same model is registered and CD has decided it.
         TrainingDataError: a source table is missing, or the window is empty, too small or single-class
             (checked before any MLflow run exists, so nothing is logged or registered).
         TrainingRequestError: an invalid window or an unknown model family.
@@ -220,9 +231,41 @@ def train_model(
     budget, family = request.budget(settings), request.family(settings)
     training = build_training_set(spark, lakehouse, settings, window)
     check_training_set(training, settings.training.min_training_rows)
+    choices = {"model_family": family, "tuning_trials": budget.trials, "tuning_timeout_seconds": budget.timeout_seconds}
+    fingerprint = training_fingerprint(settings, training, choices)
+    twin = registered_twin(settings, training, fingerprint)
+    if twin is not None:
+        return twin
     log.info("Training %s on %s: %s rows per split", family, window.describe(), training.counts())
     fitted = fit_and_evaluate(training, budget, settings.training.seed, settings.training.n_threads)
-    return log_and_register(lakehouse, settings, request, training, fitted, budget)
+    return log_and_register(lakehouse, settings, request, training, fitted, budget, fingerprint)
+
+
+def registered_twin(settings: Settings, training: TrainingSet, fingerprint: str) -> TrainingResult | None:
+    """The registered version with this training fingerprint while CD has not decided it, else None.
+
+    Raises:
+        AlreadyTrainedError: the version exists and CD decided it (champion, rejected, superseded, retired).
+    """
+    from mlflow import MlflowClient
+
+    from mlops.registry.transitions import cd_pending
+
+    name = settings.mlflow.model_name
+    client = MlflowClient(tracking_uri=settings.mlflow.tracking_uri)
+    mv = find_fingerprinted(client, name, fingerprint)
+    if mv is None:
+        return None
+    same = f"{name} v{mv.version} was trained on the same rows, code and settings ({training.window.describe()})"
+    if not cd_pending(mv):
+        status = (mv.tags or {}).get("cd.status")
+        raise AlreadyTrainedError(f"Not training: {same} and is {status}; nothing new to register")
+    log.info("Not training: %s and awaits CD; returning it for model_promotion to finish", same)
+    metrics = dict(client.get_run(mv.run_id).data.metrics)
+    task = training.usecase.model.task
+    return TrainingResult(
+        name, str(mv.version), mv.run_id, mv.source, training.window, training.counts(), metrics, task
+    )
 
 
 def log_and_register(
@@ -232,8 +275,12 @@ def log_and_register(
     training: TrainingSet,
     fitted: FittedModel,
     budget: TuningBudget,
+    fingerprint: str | None = None,
 ) -> TrainingResult:
-    """One MLflow run with everything about the model; then a new registry version and an audit row."""
+    """One MLflow run with everything about the model; then a new registry version and an audit row.
+
+    `fingerprint` (`training_fingerprint`) is tagged on the run and the version as `mlops.training_fingerprint`.
+    """
     import mlflow
 
     from mlops.monitoring.reference import log_reference, store_reference
@@ -254,6 +301,8 @@ def log_and_register(
     mlflow.set_tracking_uri(settings.mlflow.tracking_uri)
     experiment_id = ensure_experiment(settings)
     tags = run_tags(settings, training, request.who, code_version())
+    if fingerprint:
+        tags[FINGERPRINT_TAG] = fingerprint
     metrics = {**fitted.evaluation.metrics(), "fit_seconds": fitted.seconds}
     task = training.usecase.model.task
     with mlflow.start_run(experiment_id=experiment_id, tags=tags) as run, temporary_folder() as scratch:

@@ -2,12 +2,15 @@
 
 from mlops.task_metrics import TASK_TYPES, TaskType
 from mlops.usecase.contract import (
+    DEFAULT_MAX_LENGTH,
+    DEFAULT_NULLS,
     ENTITY_DATE,
     Column,
     Dataset,
     Entity,
     FeatureSpec,
     LabelSpec,
+    LocalHour,
     ModelSpec,
     UseCase,
     UseCaseError,
@@ -15,6 +18,8 @@ from mlops.usecase.contract import (
 from mlops.usecase.loader import check_usecase, enabled_names, load_usecase, registered_packages, usecase_of
 
 __all__ = [
+    "DEFAULT_MAX_LENGTH",
+    "DEFAULT_NULLS",
     "ENTITY_DATE",
     "TASK_TYPES",
     "Column",
@@ -22,6 +27,7 @@ __all__ = [
     "Entity",
     "FeatureSpec",
     "LabelSpec",
+    "LocalHour",
     "ModelSpec",
     "TaskType",
     "UseCase",

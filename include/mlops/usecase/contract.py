@@ -47,16 +47,50 @@ class UnknownFeatureTableError(Refusal, KeyError):
         return str(self.args[0]) if self.args else ""
 
 
+# Cell spellings that mean null in a column that declares no `nulls` of its own: what common CSV writers emit for
+# a missing value (pandas, R, SQL exports). Any other spelling is a value, so `nan` or `None` in a numeric column
+# is refused naming the column, the value and the row.
+DEFAULT_NULLS = ("", "NA", "NaN", "null", "NULL")
+# The longest string value a column takes unless it declares `max_length`: a 1 MB field is refused by default.
+DEFAULT_MAX_LENGTH = 256
+
+
 @dataclass(frozen=True)
 class Column:
-    """One landing column: its type and what a valid value looks like."""
+    """One landing column: its type and what a valid value looks like.
+
+    Attributes:
+        min_value, max_value: plausible range of a numeric column (either may be None).
+        allowed: coded columns: every value must be one of these.
+        pattern: string columns: every value must match this regular expression in full (e.g. `[A-Z]{3}`).
+        required: never null (key columns are required whatever this says).
+        nulls: the cell spellings that mean null in this column; any other spelling must parse as `dtype`.
+        max_length: string columns: the longest value, in characters.
+    """
 
     name: str
     dtype: ColumnType
     description: str = ""
     min_value: float | None = None
     max_value: float | None = None
-    allowed: tuple[str, ...] | None = None  # coded columns: every value must be one of these
+    allowed: tuple[str, ...] | None = None
+    pattern: str | None = None
+    required: bool = False
+    nulls: tuple[str, ...] = DEFAULT_NULLS
+    max_length: int = DEFAULT_MAX_LENGTH
+
+
+@dataclass(frozen=True)
+class LocalHour:
+    """Consistency of a dataset's UTC `time_column` with its date parts and an hour column.
+
+    Every row's time column must be the start of the local hour `date_parts` + `hour` in `time_zone` (an IANA
+    name), converted to UTC. Either instant of a repeated hour (the autumn clock change) is accepted; an hour
+    the spring clock change skips is refused.
+    """
+
+    hour: str
+    time_zone: str
 
 
 @dataclass(frozen=True)
@@ -65,6 +99,9 @@ class Dataset:
 
     `per_day`: the file holds that day's rows (dated by `date_parts` / `time_column`); False means a
     whole-table snapshot delivered daily (reference data such as a product or aircraft list).
+    `row_count_band=(low, high)`: the file's row count must lie within low..high times the median row count of
+    the last `row_count_history` days already in bronze (a snapshot: within the band of the bronze table's
+    rows); with no history only "at least one row" is checked; None checks only that.
     """
 
     name: str
@@ -74,6 +111,9 @@ class Dataset:
     date_parts: tuple[str, str, str] | None = None  # (year, month, day) columns that must equal the landing date
     time_column: str | None = None  # a UTC timestamp column that must lie within the landing day +-1 day
     description: str = ""
+    local_hour: LocalHour | None = None  # time_column = date_parts + this hour, local time, in UTC
+    row_count_band: tuple[float, float] | None = None
+    row_count_history: int = 7
 
     @property
     def bronze_table(self) -> str:
@@ -107,6 +147,21 @@ class Dataset:
     def allowed_values(self) -> dict[str, tuple[str, ...]]:
         """Allowed values per coded column."""
         return {c.name: c.allowed for c in self.columns if c.allowed is not None}
+
+    @property
+    def required_columns(self) -> tuple[str, ...]:
+        """Columns that are never null: the keys and every column declared `required`, in column order."""
+        return tuple(c.name for c in self.columns if c.required or c.name in self.keys)
+
+    @property
+    def patterns(self) -> dict[str, str]:
+        """The full-match regular expression per string column that declares one."""
+        return {c.name: c.pattern for c in self.columns if c.pattern is not None}
+
+    @property
+    def max_lengths(self) -> dict[str, int]:
+        """The longest value (characters) per string column."""
+        return {c.name: c.max_length for c in self.columns if c.dtype == "string"}
 
 
 # A feature computation: (spark, lakehouse, settings, first, last) -> the rows of every logical day.

@@ -11,13 +11,15 @@ from __future__ import annotations
 
 import importlib
 import os
+import re
 from functools import cache
 from importlib.metadata import entry_points
 from pathlib import Path
 from typing import TYPE_CHECKING
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from mlops.task_metrics import TASK_TYPES
-from mlops.usecase.contract import NAME_PATTERN, UseCase, UseCaseError
+from mlops.usecase.contract import NAME_PATTERN, Column, Dataset, UseCase, UseCaseError
 
 if TYPE_CHECKING:
     from mlops.config import Settings
@@ -27,25 +29,34 @@ ENV_USECASES = "MLOPS_USECASES"
 ENVIRONMENTS = ("dev", "staging", "prod")
 
 
-def registered_packages(configured: dict[str, str]) -> dict[str, str]:
+def registered_packages(configured: dict[str, str], only: str | None = None) -> dict[str, str]:
     """Use-case name -> package: entry points of installed distributions, then the config mapping.
+
+    Args:
+        configured: the `usecases.packages` mapping of the config.
+        only: refuse a name registered twice only when it is this one: loading one use case is not stopped by
+            another's clash (that one fails when it is loaded, naming itself).
 
     Raises:
         UseCaseError: two registrations give one name different packages.
     """
     found: dict[str, str] = {}
+    clashes: dict[str, str] = {}
     for point in entry_points(group=ENTRY_POINT_GROUP):
-        _register(found, point.name, point.value.split(":")[0], f"entry point {point.value!r}")
+        _register(found, clashes, point.name, point.value.split(":")[0], f"entry point {point.value!r}")
     for name, package in configured.items():
-        _register(found, name, package, "usecases.packages")
+        _register(found, clashes, name, package, "usecases.packages")
+    for name, problem in clashes.items():
+        if only is None or name == only:
+            raise UseCaseError(name, "name", problem)
     return found
 
 
-def _register(found: dict[str, str], name: str, package: str, source: str) -> None:
+def _register(found: dict[str, str], clashes: dict[str, str], name: str, package: str, source: str) -> None:
     if found.get(name, package) != package:
-        raise UseCaseError(
-            name, "name", f"registered twice, as {found[name]!r} and as {package!r} ({source}); rename one of them"
-        )
+        problem = f"registered twice, as {found[name]!r} and as {package!r} ({source}); rename one of them"
+        clashes.setdefault(name, problem)
+        return
     found[name] = package
 
 
@@ -94,10 +105,7 @@ def check_usecase(usecase: UseCase) -> None:
     if not usecase.datasets:
         raise UseCaseError(name, "datasets", "declares no dataset")
     for dataset in usecase.datasets:
-        columns = {c.name for c in dataset.columns}
-        missing = [k for k in dataset.keys if k not in columns]
-        if missing:
-            raise UseCaseError(name, f"datasets.{dataset.name}.keys", f"{missing} are not columns of the dataset")
+        _check_dataset(name, dataset)
     _check_features(usecase)
     if usecase.model.task not in TASK_TYPES:
         raise UseCaseError(
@@ -113,6 +121,46 @@ def check_usecase(usecase: UseCase) -> None:
     absent = [env for env in ENVIRONMENTS if not (config / f"{env}.yaml").is_file()]
     if absent:
         raise UseCaseError(name, "config_dir", f"{config} has no {', '.join(f'{e}.yaml' for e in absent)}")
+
+
+def _check_dataset(name: str, dataset: Dataset) -> None:
+    """Keys, column rules, the local-hour rule and the row-count band of one landing contract."""
+    where = f"datasets.{dataset.name}"
+    columns = {c.name for c in dataset.columns}
+    missing = [k for k in dataset.keys if k not in columns]
+    if missing:
+        raise UseCaseError(name, f"{where}.keys", f"{missing} are not columns of the dataset")
+    for column in dataset.columns:
+        _check_column(name, f"{where}.columns.{column.name}", column)
+    rule = dataset.local_hour
+    if rule is not None:
+        needed = [rule.hour, dataset.time_column] + list(dataset.date_parts or [None])
+        if None in needed or any(c not in columns for c in needed):
+            raise UseCaseError(name, f"{where}.local_hour", "needs date_parts, time_column and an hour column")
+        try:
+            ZoneInfo(rule.time_zone)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise UseCaseError(name, f"{where}.local_hour", f"unknown time zone {rule.time_zone!r}") from None
+    band = dataset.row_count_band
+    if band is not None and not (0 <= band[0] <= 1 <= band[1]):
+        raise UseCaseError(name, f"{where}.row_count_band", f"needs 0 <= low <= 1 <= high, got {band}")
+    if dataset.row_count_history < 1:
+        raise UseCaseError(name, f"{where}.row_count_history", f"must be >= 1, got {dataset.row_count_history}")
+
+
+def _check_column(name: str, where: str, column: Column) -> None:
+    if column.pattern is not None:
+        try:
+            re.compile(column.pattern)
+        except re.error as exc:
+            problem = f"{column.pattern!r} is not a regular expression: {exc}"
+            raise UseCaseError(name, f"{where}.pattern", problem) from None
+    if (column.pattern or column.allowed) and column.dtype != "string":
+        raise UseCaseError(name, where, f"pattern and allowed apply to string columns, not {column.dtype}")
+    if column.max_length < 1:
+        raise UseCaseError(name, f"{where}.max_length", f"must be >= 1, got {column.max_length}")
+    if not all(isinstance(n, str) for n in column.nulls):
+        raise UseCaseError(name, f"{where}.nulls", f"must be strings (cell spellings), got {column.nulls!r}")
 
 
 def _check_classes(usecase: UseCase) -> None:

@@ -7,7 +7,7 @@ from typing import Any
 
 from airflow.sdk import Context
 
-from mlops_airflow.common import run_days
+from mlops_airflow.common import run_dates
 from mlops_airflow.hooks import UseCaseOperator, task_outcome
 
 
@@ -26,9 +26,11 @@ class QualityGateOperator(UseCaseOperator):
         days: how many data dates from `day` the run covers (templated; default 1): each date's batch
             is validated on its own, in order, and the first refused batch fails the task.
         model_version: the model version whose predictions the "predictions" gate checks (templated).
+        dates: explicit dates to validate instead of `day`/`days` (templated; e.g. a feature compute task's
+            `dates` XCom, which adds the stale dates it recomputed).
     """
 
-    template_fields: Sequence[str] = ("gate", "target", "day", "days", "model_version")
+    template_fields: Sequence[str] = ("gate", "target", "day", "days", "model_version", "dates")
     ui_color = "#e2f0d9"
 
     def __init__(
@@ -39,9 +41,11 @@ class QualityGateOperator(UseCaseOperator):
         day: str = "{{ ds }}",
         days: str | int = 1,
         model_version: str | None = None,
+        dates: Any = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        self.dates = dates
         self.gate = gate
         self.target = target
         self.day = day
@@ -53,6 +57,6 @@ class QualityGateOperator(UseCaseOperator):
         from mlops.quality.pipeline_gates import run_gate_dates
 
         version = None if self.model_version in (None, "") else str(self.model_version)
-        dates = run_days(self.day, self.days)
+        dates = run_dates(self.day, self.days, self.dates)
         return run_gate_dates(self.gate, self.hook.settings, self.hook.lakehouse, self.target, dates,
                               context["run_id"], version)  # fmt: skip

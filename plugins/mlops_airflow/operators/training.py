@@ -18,7 +18,9 @@ class TrainModelOperator(UseCaseOperator):
     `window_end` the window ends the day before the run's data interval end, capped at the latest date
     in the use case's entity table. Bad training data (missing table, empty window, one class, too few
     rows) fails the task without retries and registers nothing. The summary (model name, version, run
-    id, key metrics) goes to XCom and to every outlet asset's event.
+    id, key metrics) goes to XCom and to every outlet asset's event. A run whose training fingerprint
+    matches a version CD already decided is skipped and emits no event; one matching a version CD has
+    not decided returns that version (nothing new is registered).
 
     Args:
         window_end: last entity date (YYYY-MM-DD) of the training window.
