@@ -106,7 +106,8 @@ def test_the_generated_usecase_runs_through_every_pipeline_of_the_main_job(gener
         subprocess.run(args, cwd=ROOT, env=env, check=True, capture_output=True, timeout=600)
     # 16 days: 14 of history and training (the template's train window), then 2 scored and monitored days;
     # every pipeline runs, in a fraction of the default 21-day replay's time.
-    command = [sys.executable, "-m", "scripts.main_job", "--days", str(SCORED_DAYS + 14), "--score-days", str(SCORED_DAYS)]
+    days = ["--days", str(SCORED_DAYS + 14), "--score-days", str(SCORED_DAYS)]
+    command = [sys.executable, "-m", "scripts.main_job", *days]
     job = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=800)
     assert job.returncode == 0, job.stdout[-4000:]
     with sqlite3.connect(tmp_path / "home" / "airflow" / "airflow.db") as db:
