@@ -199,6 +199,8 @@ def run_side_by_side(names: Sequence[str], window: list[str]) -> int:
     The first one's output goes straight to the terminal; the others' are kept in temporary files and
     printed whole, in order, once the ones before them are done, so outputs never interleave.
     """
+    from mlops.config import current_env
+
     env = {**os.environ, **sqlite_busy_timeout_env()}
     children: list[tuple[subprocess.Popen, IO[bytes] | None]] = []
     try:
@@ -209,13 +211,16 @@ def run_side_by_side(names: Sequence[str], window: list[str]) -> int:
             stderr = subprocess.STDOUT if buffer else None
             children.append((subprocess.Popen(command, env=env, stdout=stdout, stderr=stderr), buffer))
         failed = 0
-        for child, buffer in children:
-            failed += child.wait() != 0
+        for name, (child, buffer) in zip(names, children, strict=True):
+            code = child.wait()
             if buffer:
                 buffer.seek(0)
                 sys.stdout.flush()
                 sys.stdout.buffer.write(buffer.read())
                 sys.stdout.flush()
+            if code:
+                say(f"The replay of {name} exited with code {code}; see {log_path_of(current_env(), name)}")
+                failed += 1
         return failed
     finally:
         for child, buffer in children:
@@ -229,7 +234,8 @@ def run_side_by_side(names: Sequence[str], window: list[str]) -> int:
 def sqlite_busy_timeout_env() -> dict[str, str]:
     """Airflow's and MLflow's SQLite URLs with a busy timeout, for processes writing them at the same time.
 
-    pysqlite takes `timeout` from the URL's query (seconds to wait for another connection's write lock).
+    pysqlite takes `timeout` from the URL's query (seconds to wait for another connection's write lock). The
+    URLs come from the environment, as `scripts/env.sh` exports them; any other backend is left as it is.
     """
     env = {}
     for key in ("AIRFLOW__DATABASE__SQL_ALCHEMY_CONN", "MLFLOW_TRACKING_URI"):
