@@ -80,6 +80,25 @@ def test_a_window_too_short_to_train_refreshes_features_and_trains_nothing(monke
     assert "too few days to train (validation_days + test_days + 1 = 11): features refreshed, no model trained" in out
 
 
+def test_side_by_side_prints_each_output_whole_in_order_and_counts_failures(monkeypatch, capfd):
+    """The second replay finishes first and fails: its output still follows the first's, whole."""
+    scripts = {
+        "a": "import time; print('a starts', flush=True); time.sleep(1.5); print('a done')",
+        "b": "import sys; print('b starts'); print('b done'); sys.exit(3)",
+    }
+    popen = subprocess.Popen
+
+    def fake_popen(command, **kwargs):
+        return popen([sys.executable, "-c", scripts[command[command.index("--usecase") + 1]]], **kwargs)
+
+    monkeypatch.setattr(main_job.subprocess, "Popen", fake_popen)
+    assert main_job.run_side_by_side(["a", "b"], ["--score-days", "7"]) == 1
+    out = capfd.readouterr().out
+    lines = [line for line in out.splitlines() if line.startswith(("a ", "b "))]
+    assert lines == ["a starts", "a done", "b starts", "b done"], out
+    assert "The replay of b exited with code 3" in out
+
+
 def _env(home: Path) -> dict[str, str]:
     """An isolated MLOPS_HOME, Airflow and MLflow (as tests/unit/test_scaffold.py runs the main job)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("MLOPS_", "AIRFLOW_HOME", "MLFLOW_"))}
@@ -95,7 +114,7 @@ def _env(home: Path) -> dict[str, str]:
 
 @pytest.mark.slow
 @pytest.mark.integration
-@pytest.mark.timeout(1200)
+@pytest.mark.timeout(1200)  # ~7 min on the shared 2-core machine: 6 DAG runs per use case, two at a time
 def test_both_use_cases_run_side_by_side_into_one_airflow_with_whole_summaries_in_order(tmp_path):
     home = tmp_path / "home"
     env = _env(home)
