@@ -3,6 +3,9 @@
 Run through `make run` (which prepares the virtualenv and environment). Each pipeline runs as an
 Airflow DAG run in the metadata database (`dag.test`, the in-process runner behind
 `airflow dags test`), so every run, task log and asset event is visible in the Airflow UI afterwards.
+The enabled use cases run side by side, one subprocess each (`--usecase NAME`), the first one's progress
+shown live and each other's printed whole once the ones before it are done; `--one-at-a-time` runs them
+in turn in this process.
 """
 
 from __future__ import annotations
@@ -10,27 +13,80 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
+import subprocess
 import sys
+import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from typing import IO
 
 PIPELINES_PER_DAY = ("feature_refresh",)
-SCORE_DAYS = 7  # the window's last week is scored by the model trained on the weeks before it
-MIN_TRAIN_DAYS = 14
-HISTORY_RUN_DAYS = 7  # dates per feature_refresh run before the first model
+SCORE_DAYS = 7  # by default the window's last week is scored by the model trained on the weeks before it
+MIN_TRAIN_DAYS = 14  # scoring gives way to at least this many days of history and training
+HISTORY_RUN_DAYS = 28  # dates per feature_refresh run before the first model (the DAG's `days` param allows 31)
 INFERENCE_CONF = {"date": None, "model_version": "champion", "engine": "config"}
+# Both use cases write the same SQLite Airflow and MLflow databases. SQLite lets one writer in at a time and
+# Python's driver waits 5 s for the lock before raising "database is locked": too short when the other
+# process commits a task's state or a registered model meanwhile on a loaded 2-core machine.
+SQLITE_BUSY_TIMEOUT_SECONDS = 60
+_DAGS: dict = {}
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--start", type=date.fromisoformat, help="first data date (default: config replay_start)")
     parser.add_argument("--days", type=int, help="number of days to replay (default: config replay_days)")
+    parser.add_argument(
+        "--score-days",
+        type=int,
+        default=SCORE_DAYS,
+        help=f"last days of the window scored day by day; the rest is history and training (default {SCORE_DAYS})",
+    )
+    mode = parser.add_mutually_exclusive_group()
+    mode.add_argument("--usecase", metavar="NAME", help="run only this enabled use case, in this process")
+    mode.add_argument(
+        "--one-at-a-time", action="store_true", help="run the use cases in turn in this process, not side by side"
+    )
     args = parser.parse_args(argv)
     if args.days is not None and args.days < 1:
         parser.error(f"--days must be >= 1, got {args.days}")
+    if args.score_days < 0:
+        parser.error(f"--score-days must be >= 0, got {args.score_days}")
     return args
+
+
+@dataclass(frozen=True)
+class ReplayPlan:
+    """How a window of `days` splits: history and training first, then `score_days` scored day by day.
+
+    `window_days` is the training window (ending on the last training day); 0 when the days before scoring
+    are too few to train (`training.validation_days + test_days + 1`), and only features are refreshed.
+    """
+
+    days: int
+    score_days: int
+    window_days: int
+    min_window_days: int
+
+    @property
+    def train_days(self) -> int:
+        """Days before the scored ones: the features' history, the training window at their end."""
+        return self.days - self.score_days
+
+
+def plan_replay(days: int, score_days: int, training) -> ReplayPlan:
+    """Split a `days` window given the requested `score_days` and the use case's `settings.training`.
+
+    Scoring gives way to training: at most `days - max(MIN_TRAIN_DAYS, minimum window)` days are scored,
+    so a short window trains on all of it rather than scoring with no model.
+    """
+    min_window = training.validation_days + training.test_days + 1
+    scored = max(0, min(score_days, days - max(MIN_TRAIN_DAYS, min_window)))
+    window = min(days - scored, training.train_window_days)
+    return ReplayPlan(days, scored, window if window >= min_window else 0, min_window)
 
 
 @contextlib.contextmanager
@@ -101,58 +157,144 @@ def run_step(dags: dict, dag_id: str, day: date, log_path: Path, failures: list,
     return state == "success"
 
 
+def log_path_of(env: str, name: str) -> Path:
+    """The detailed log (Airflow, Spark, the JVM) of one use case's replay."""
+    from mlops.config import mlops_home
+
+    return mlops_home() / "logs" / f"main_job_{env}_{name}.log"
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    from mlops.config import enabled_usecases, load_settings, mlops_home
+    from mlops.config import current_env, enabled_usecases
 
-    names = enabled_usecases()
-    first = load_settings(usecase=names[0] if names else None)
-    log_path = mlops_home() / "logs" / f"main_job_{first.env}.log"
-    say(f"Environment {first.env}: use cases {', '.join(names) or '(none enabled)'}; detailed log: {log_path}")
-    dags = None
-    failed = 0
-    for name in names:
-        settings = load_settings(usecase=name)
-        start = args.start or settings.data.replay_start
-        days = args.days or settings.data.replay_days
-        say(f"\n== {name}: replaying {days} day(s) from {start} ==")
-        started = time.monotonic()
-        with quiet(log_path):
-            from mlops.landing import land_range
-
-            landed = land_range(settings, start, days)
-        say(f"Landed {len(landed)} file(s) under {settings.lakehouse.landing_root}")
-        dags = dags or load_dags(log_path)
-        failures = run_usecase(dags, settings, start, days, log_path)
-        summarise(settings, time.monotonic() - started, log_path)
-        if failures:
-            say(f"{len(failures)} DAG run(s) of {name} did not succeed: {failures}. See {log_path} and the Airflow UI.")
-            failed += 1
+    names, env = enabled_usecases(), current_env()
+    if args.usecase:
+        if args.usecase not in names:
+            enabled = ", ".join(names) or "none"
+            print(f"Refused --usecase {args.usecase!r}: not enabled in {env} (enabled: {enabled})", file=sys.stderr)
+            return 2
+        return replay_usecase(args.usecase, args)
+    logs = ", ".join(str(log_path_of(env, name)) for name in names)
+    mode = "one at a time" if args.one_at_a_time or len(names) < 2 else "side by side"
+    say(f"Environment {env}: use cases {', '.join(names) or '(none enabled)'}, {mode}; detailed logs: {logs}")
+    if args.one_at_a_time:
+        failed = sum(replay_usecase(name, args) != 0 for name in names)
+    else:
+        failed = run_side_by_side(names, child_args(args))
     say("Look at it: `make ui`, then Airflow at http://localhost:8080 and MLflow at http://localhost:5000")
     return 1 if failed else 0
 
 
-def run_usecase(dags: dict, settings, start: date, days: int, log_path: Path) -> list:
+def child_args(args: argparse.Namespace) -> list[str]:
+    """The window options a `--usecase` subprocess gets (the same as this run's)."""
+    window = ["--start", args.start.isoformat()] if args.start else []
+    window += ["--days", str(args.days)] if args.days else []
+    return [*window, "--score-days", str(args.score_days)]
+
+
+def run_side_by_side(names: Sequence[str], window: list[str]) -> int:
+    """One `--usecase` subprocess per use case, all at once; returns how many failed.
+
+    The first one's output goes straight to the terminal; the others' are kept in temporary files and
+    printed whole, in order, once the ones before them are done, so outputs never interleave.
+    """
+    from mlops.config import current_env
+
+    env = {**os.environ, **sqlite_busy_timeout_env()}
+    children: list[tuple[subprocess.Popen, IO[bytes] | None]] = []
+    try:
+        for index, name in enumerate(names):
+            buffer = tempfile.TemporaryFile() if index else None
+            command = [sys.executable, "-m", "scripts.main_job", "--usecase", name, *window]
+            stdout = buffer if buffer else None
+            stderr = subprocess.STDOUT if buffer else None
+            children.append((subprocess.Popen(command, env=env, stdout=stdout, stderr=stderr), buffer))
+        failed = 0
+        for name, (child, buffer) in zip(names, children, strict=True):
+            code = child.wait()
+            if buffer:
+                buffer.seek(0)
+                sys.stdout.flush()
+                sys.stdout.buffer.write(buffer.read())
+                sys.stdout.flush()
+            if code:
+                say(f"The replay of {name} exited with code {code}; see {log_path_of(current_env(), name)}")
+                failed += 1
+        return failed
+    finally:
+        for child, buffer in children:
+            if child.poll() is None:  # interrupted: stop the replays still running
+                child.terminate()
+                child.wait()
+            if buffer:
+                buffer.close()
+
+
+def sqlite_busy_timeout_env() -> dict[str, str]:
+    """Airflow's and MLflow's SQLite URLs with a busy timeout, for processes writing them at the same time.
+
+    pysqlite takes `timeout` from the URL's query (seconds to wait for another connection's write lock). The
+    URLs come from the environment, as `scripts/env.sh` exports them; any other backend is left as it is.
+    """
+    env = {}
+    for key in ("AIRFLOW__DATABASE__SQL_ALCHEMY_CONN", "MLFLOW_TRACKING_URI"):
+        url = os.environ.get(key, "")
+        if url.startswith("sqlite:") and "timeout=" not in url:
+            env[key] = f"{url}{'&' if '?' in url else '?'}timeout={SQLITE_BUSY_TIMEOUT_SECONDS}"
+    return env
+
+
+def replay_usecase(name: str, args: argparse.Namespace) -> int:
+    """Land the window, replay it through the use case's DAGs and summarise; 0 when every run succeeded."""
+    from mlops.config import load_settings
+    from mlops.landing import land_range
+
+    settings = load_settings(usecase=name)
+    log_path = log_path_of(settings.env, name)
+    start = args.start or settings.data.replay_start
+    days = args.days or settings.data.replay_days
+    plan = plan_replay(days, args.score_days, settings.training)
+    say(f"\n== {name}: replaying {days} day(s) from {start}, the last {plan.score_days} scored ==")
+    started = time.monotonic()
+    with quiet(log_path):
+        landed = land_range(settings, start, days)
+    say(f"Landed {len(landed)} file(s) under {settings.lakehouse.landing_root}")
+    if not _DAGS:  # parsed once per process: --one-at-a-time replays every use case with one DagBag
+        _DAGS.update(load_dags(log_path))
+    failures = run_usecase(_DAGS, settings, start, plan, log_path)
+    summarise(settings, time.monotonic() - started, log_path)
+    if failures:
+        say(f"{len(failures)} DAG run(s) of {name} did not succeed: {failures}. See {log_path} and the Airflow UI.")
+        return 1
+    return 0
+
+
+def run_usecase(dags: dict, settings, start: date, plan: ReplayPlan, log_path: Path) -> list:
     """Features for the window, training on its first part, promotion, then daily features, scoring, monitoring."""
     failures: list = []
     pipeline = {p: f"{settings.usecase}.{p}" for p in ("model_training", "model_promotion", "batch_inference")}
     pipeline["model_monitoring"] = f"{settings.usecase}.model_monitoring"
     per_day = [f"{settings.usecase}.{p}" for p in PIPELINES_PER_DAY]
-    score_days = SCORE_DAYS if days >= SCORE_DAYS + MIN_TRAIN_DAYS else 0
-    train_days = days - score_days
-    # The history before the first model: week-long feature_refresh runs (the `days` param; the tables end
-    # up exactly as after daily runs, in a fraction of the time). The scored week below runs day by day.
+    train_days = plan.train_days
+    # The history before the first model: feature_refresh runs of up to four weeks (the `days` param; the
+    # tables end up exactly as after daily runs, in a fraction of the time). The scored days run one by one.
     for offset in range(0, train_days, HISTORY_RUN_DAYS):
         days_in_run = min(HISTORY_RUN_DAYS, train_days - offset)
         for dag_id in per_day:
             run_step(dags, dag_id, start + timedelta(days=offset), log_path, failures, {"days": days_in_run})
+    if not failures and not plan.window_days:
+        say(
+            f"  too few days to train (validation_days + test_days + 1 = {plan.min_window_days}): "
+            "features refreshed, no model trained"
+        )
+        return failures
     if not failures:
         # Train on the first part of the window (its last days held out for evaluation), deploy, then
         # replay the rest the way production runs: each day's features, then that day's predictions.
+        # The training window is at most the configured one: days before it are the features' history only.
         trained_to = start + timedelta(days=train_days - 1)
-        # The window is at most the configured one: days before it are the features' history only.
-        window_days = min(train_days, settings.training.train_window_days)
-        conf = {"window_end": trained_to.isoformat(), "window_days": window_days, "reason": "main job"}
+        conf = {"window_end": trained_to.isoformat(), "window_days": plan.window_days, "reason": "main job"}
         day = trained_to + timedelta(days=1)
         trained = run_step(dags, pipeline["model_training"], day, log_path, failures, conf)
         version = version_awaiting_cd(settings) if trained else None
@@ -163,7 +305,7 @@ def run_usecase(dags: dict, settings, start: date, days: int, log_path: Path) ->
             # already decided), so there is nothing to promote either.
             run_step(dags, pipeline["model_promotion"], day, log_path, failures, {"version": version})
     if not failures:
-        for offset in range(train_days, days):
+        for offset in range(train_days, plan.days):
             day = start + timedelta(days=offset)
             for dag_id in per_day:
                 # days=1 said again: in-process dag.test runs share the DAG's Param objects (see below).
