@@ -20,6 +20,7 @@ Daily refresh of the lakehouse for one **data date** (the run's logical date, `d
    contract. Cells are null only in the column's declared spellings (`nan` in a number is refused).
    A bad file, or a directory or dangling link at the landing path, is moved to `landing/_quarantine/`
    and recorded in `quarantine.landing_files`; the message names the file and the column or rule.
+   A run over several days validates their files as one batch first, and one by one only if it fails.
 3. **ingest_<dataset>** - appends the file to `bronze.<dataset>` with a Delta application
    transaction `ingest/<dataset>/<ds>` and records it in `audit.landing_deliveries` (content hash):
    a retry or re-run with the same content stores nothing twice. A re-landed file with other content

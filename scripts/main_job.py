@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import IO
 
 PIPELINES_PER_DAY = ("feature_refresh",)
-SCORE_DAYS = 7  # by default the window's last week is scored by the model trained on the weeks before it
+SCORE_DAYS = 5  # by default the window's last five days are scored by the model trained on the weeks before them
 MIN_TRAIN_DAYS = 14  # scoring gives way to at least this many days of history and training
 HISTORY_RUN_DAYS = 28  # dates per feature_refresh run before the first model (the DAG's `days` param allows 31)
 INFERENCE_CONF = {"date": None, "model_version": "champion", "engine": "config"}

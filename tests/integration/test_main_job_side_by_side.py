@@ -1,8 +1,10 @@
-"""The main job (`make run`): both use cases side by side into one Airflow DB, their summaries whole and in
-order; how a window splits into training and scoring, and a window too short to train."""
+"""The main job (`make run`): two use cases side by side into one Airflow DB (a built-in one and one the
+scaffold just generated), their summaries whole and in order; how a window splits into training and scoring,
+and a window too short to train."""
 
 from __future__ import annotations
 
+import json
 import os
 import sqlite3
 import subprocess
@@ -18,7 +20,8 @@ from scripts import main_job
 from scripts.main_job import parse_args, plan_replay
 
 ROOT = Path(__file__).resolve().parents[2]
-USECASES = ("flight_delay", "bike_demand")  # staging's enabled use cases, in order
+USECASES = ("bike_demand", "scaffold_side")  # a built-in use case, then one `make usecase` generates
+SCAFFOLDED = USECASES[1]
 PIPELINES = {"feature_refresh", "model_training", "model_promotion", "batch_inference", "model_monitoring"}
 
 
@@ -29,7 +32,7 @@ def _training(validation: int = 3, test: int = 7, window: int = 28) -> TrainingS
 @pytest.mark.parametrize(
     ("days", "score_days", "scored", "window"),
     [
-        (56, 7, 7, 28),  # bike's dev window: four weeks of history only, then 28 to train on
+        (54, 5, 5, 28),  # bike's dev window: three weeks of history only, then 28 to train on
         (28, 7, 7, 21),  # as many as asked once MIN_TRAIN_DAYS are left to train on
         (16, 7, 2, 14),  # scoring gives way to MIN_TRAIN_DAYS of training
         (12, 7, 0, 12),  # too short to score: trains on it all
@@ -99,13 +102,16 @@ def test_side_by_side_prints_each_output_whole_in_order_and_counts_failures(monk
     assert "The replay of b exited with code 3" in out
 
 
-def _env(home: Path) -> dict[str, str]:
-    """An isolated MLOPS_HOME, Airflow and MLflow (as tests/unit/test_scaffold.py runs the main job)."""
+def _env(home: Path, generated: Path) -> dict[str, str]:
+    """An isolated MLOPS_HOME, Airflow and MLflow; staging with bike demand and the scaffold's use case enabled."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("MLOPS_", "AIRFLOW_HOME", "MLFLOW_"))}
     return {
         **env,
         "MLOPS_HOME": str(home),
         "MLOPS_ENV": "staging",
+        "MLOPS_USECASES": ",".join(USECASES),
+        "MLOPS_SETTINGS": json.dumps({"usecases": {"packages": {SCAFFOLDED: SCAFFOLDED}}}),
+        "PYTHONPATH": str(generated),
         "AIRFLOW_HOME": str(home / "airflow"),
         "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home / 'airflow' / 'airflow.db'}",
         "MLFLOW_TRACKING_URI": f"sqlite:///{home / 'mlflow.db'}",
@@ -115,9 +121,17 @@ def _env(home: Path) -> dict[str, str]:
 @pytest.mark.slow
 @pytest.mark.integration
 @pytest.mark.timeout(1200)  # ~7 min on the shared 2-core machine: 6 DAG runs per use case, two at a time
-def test_both_use_cases_run_side_by_side_into_one_airflow_with_whole_summaries_in_order(tmp_path):
-    home = tmp_path / "home"
-    env = _env(home)
+def test_a_built_in_and_a_just_scaffolded_use_case_run_side_by_side_through_every_pipeline(tmp_path):
+    """`make usecase` then the main job with no edit: the new use case and bike demand, side by side in one
+    Airflow and one MLflow, each through every pipeline, each summary whole and in order."""
+    from mlflow import MlflowClient
+
+    from mlops.lakehouse import Lakehouse
+
+    generated, home = tmp_path / "generated", tmp_path / "home"
+    scaffold = [sys.executable, "-m", "scripts.new_usecase", SCAFFOLDED, "--dest", str(generated), "--no-register"]
+    subprocess.run(scaffold, cwd=ROOT, check=True, capture_output=True, timeout=300)
+    env = _env(home, generated)
     (home / "airflow").mkdir(parents=True)
     for module in ("airflow", "mlops_airflow.pools", "mlops.tracking"):
         args = [sys.executable, "-m", module, *(["db", "migrate"] if module == "airflow" else [])]
@@ -129,13 +143,11 @@ def test_both_use_cases_run_side_by_side_into_one_airflow_with_whole_summaries_i
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=1100,
     )  # fmt: skip
     assert job.returncode == 0, job.stdout[-4000:] + job.stderr[-2000:]
-
     with sqlite3.connect(home / "airflow" / "airflow.db") as db:
         runs = db.execute("select dag_id, state from dag_run").fetchall()
     for name in USECASES:
         assert {d.split(".", 1)[1] for d, _ in runs if d.startswith(f"{name}.")} == PIPELINES, runs
     assert {state for _, state in runs} == {"success"}, runs
-
     out = job.stdout
     first, second = (out.index(f"\n== {name}: replaying 18 day(s)") for name in USECASES)
     assert first < second
@@ -144,9 +156,19 @@ def test_both_use_cases_run_side_by_side_into_one_airflow_with_whole_summaries_i
         assert f"{other}." not in block, f"{other}'s lines inside {name}'s summary"
         for part in ("Done in", f"Champion: {name}_staging v1", "Predictions (gold.predictions", "Monitoring ("):
             assert part in block, (name, part, block)
-
     for name in USECASES:
         log = home / "logs" / f"main_job_staging_{name}.log"
         text = log.read_text()
         assert text, f"{log} is empty"
         assert "database is locked" not in text
+    # The scaffolded use case's own tables and model, as its README promises.
+    lakehouse = Lakehouse(str(home / "staging" / "lakehouse" / SCAFFOLDED))
+    for table in ("bronze.activity", "features.customer_days", "features.activity_7d", "features.activity_28d"):
+        assert lakehouse.table(table).count() > 0, table
+    predictions = lakehouse.read_pandas("gold.predictions")
+    assert predictions["entity_date"].nunique() == 1 and len(predictions) == 200  # staging: 200 customers
+    assert lakehouse.table("monitoring.feature_drift").count() > 0
+    client = MlflowClient(tracking_uri=env["MLFLOW_TRACKING_URI"])
+    for name in USECASES:
+        champion = client.get_model_version_by_alias(f"{name}_staging", "champion")
+        assert str(champion.version) == "1", name  # the client returns the version as a number or a string

@@ -108,6 +108,19 @@ def test_run_gate_writes_result_json_and_data_docs_under_store_dir(tmp_path):
     assert (store / "data_docs" / "index.html").is_file()
 
 
+def test_each_gate_run_stores_one_result_and_a_refused_one_is_complete(tmp_path):
+    """A passing batch is validated once (GX's BASIC result); a failing one again in full, replacing the first."""
+    store = tmp_path / "_quality" / "raw_weather" / "results"
+    passed = _gate(_weather(), tmp_path)
+    refused = _gate(_weather(humid=[59.4, 150.0, 59.4, 150.0]), tmp_path)
+    assert sorted(store.rglob("*.json")) == sorted([Path(passed.result_path), Path(refused.result_path)])
+    full = json.loads(Path(refused.result_path).read_text())
+    (humid,) = [r for r in full["results"] if not r["success"]]
+    assert humid["result"]["unexpected_index_list"] == [1, 3] and refused.bad_row_index == (1, 3)
+    first = json.loads(Path(passed.result_path).read_text())
+    assert first["success"] is True and all("unexpected_index_list" not in r["result"] for r in first["results"])
+
+
 def test_gate_result_summary_is_small_and_json_serializable(tmp_path):
     summary = _gate(_weather(temp=[39.0, 500.0, 39.0, 39.0]), tmp_path).summary()
     assert json.loads(json.dumps(summary))["failed"] == ["expect_column_values_to_be_between(temp)"]

@@ -212,11 +212,23 @@ def run_gate_dates(
     """Run gate `gate` on `target` for each date of a run; the result and Data Docs locations go to the log.
 
     Data Docs are built once per run (with its last date) and for any refused batch: building them is
-    most of a small gate's time. Returns the summary (one date) or {"days", "results"}.
+    most of a small gate's time. The landing gate of several dates first validates all their files as one
+    batch (`ingestion.validate_landing_dates`), and only if that fails each file on its own, which names
+    and quarantines the bad one. Returns the summary (one date) or {"days", "results"}.
 
     Raises:
         GateFailedError: a date's batch is refused (the message starts with the date).
     """
+    if gate == "landing" and len(dates) > 1:
+        from mlops.ingestion import validate_landing_dates
+
+        batch = validate_landing_dates(settings, lakehouse, target, dates, run_id)
+        if batch is not None:
+            _log_locations(batch)
+            log.info("Gate landing on %s for %s..%s passed as one batch of %d files: %s",
+                     target, dates[0], dates[-1], len(dates), batch.summary())  # fmt: skip
+            return {"days": len(dates), "results": [batch.summary()]}
+        log.info("Gate landing on %s: validating the %d files one by one", target, len(dates))
     summaries = []
     for day in dates:
         req = GateRequest(settings, lakehouse, target, day, run_id, model_version, day == dates[-1])

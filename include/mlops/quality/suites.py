@@ -10,6 +10,7 @@ import pyarrow as pa
 
 if TYPE_CHECKING:
     import great_expectations as gx
+    import pandas as pd
 
     from mlops.config import Settings
     from mlops.features.catalog import FeatureTable
@@ -30,12 +31,85 @@ def raw_suite(ds: Dataset, day: date) -> gx.ExpectationSuite:
     import great_expectations as gx
 
     E = gx.expectations
+    expectations = _contract_expectations(
+        ds,
+        columns=list(ds.schema.names),
+        row_count=E.ExpectTableRowCountToBeBetween(min_value=1, meta=_level(BATCH)),
+        keys=ds.keys,
+    )
+    expectations.extend(_date_expectations(ds, day))
+    return gx.ExpectationSuite(name=f"raw_{ds.name}", expectations=expectations, meta={"day": day.isoformat()})
+
+
+LANDING_DATE = "_landing_date"  # with_landing_dates: the date of the file a row came from (ISO)
+_LANDING_PARTS = ("_landing_year", "_landing_month", "_landing_day")
+HOURS_AFTER_LANDING = "_hours_after_landing"  # the row's time column minus its file's date at 00:00 UTC, in hours
+
+
+def with_landing_dates(frame: pd.DataFrame, ds: Dataset, days: list[tuple[date, int]]) -> pd.DataFrame:
+    """The gate frame of several landing files concatenated in order (`days`: each file's date and row count),
+    with the columns `raw_range_suite` checks each row against its own file's date by."""
+    import numpy as np
+    import pandas as pd
+
+    dates = np.repeat([day for day, _ in days], [rows for _, rows in days])
+    extra: dict[str, Any] = {LANDING_DATE: [day.isoformat() for day in dates]}
+    if ds.date_parts is not None:
+        for name, part in zip(_LANDING_PARTS, ("year", "month", "day"), strict=True):
+            extra[name] = pd.array([getattr(day, part) for day in dates], dtype="Int64")
+    if ds.time_column is not None:
+        midnight = pd.to_datetime(pd.Series(dates, index=frame.index)).dt.tz_localize(UTC)
+        extra[HOURS_AFTER_LANDING] = (frame[ds.time_column] - midnight) / pd.Timedelta(hours=1)
+    return frame.assign(**extra)
+
+
+def raw_range_suite(ds: Dataset, days: list[date]) -> gx.ExpectationSuite:
+    """`raw_suite` for the landing files of several `days` validated as one batch (`with_landing_dates`):
+    every expectation of each day's suite, held per file. The batch passes only if each file would pass its
+    own suite: each file has a row, the keys are unique within a file, the date parts equal the file's date
+    and the time column lies within its day +-1 day (suite name `raw_<dataset>`, as for one day)."""
+    import great_expectations as gx
+
+    E = gx.expectations
+    derived = [LANDING_DATE]
+    derived += list(_LANDING_PARTS) if ds.date_parts is not None else []
+    derived += [HOURS_AFTER_LANDING] if ds.time_column is not None else []
+    expectations = _contract_expectations(
+        ds,
+        columns=[*ds.schema.names, *derived],
+        row_count=E.ExpectColumnDistinctValuesToEqualSet(
+            column=LANDING_DATE, value_set=[day.isoformat() for day in days], meta=_level(BATCH)
+        ),
+        keys=(*ds.keys, LANDING_DATE),
+    )
+    if ds.date_parts is not None:
+        for column, landing in zip(ds.date_parts, _LANDING_PARTS, strict=True):
+            expectations.append(
+                E.ExpectColumnPairValuesToBeEqual(
+                    column_A=column, column_B=landing, ignore_row_if="either_value_is_missing", meta=_level(ROW)
+                )
+            )
+    if ds.time_column is not None:
+        expectations.append(
+            E.ExpectColumnValuesToBeBetween(
+                column=HOURS_AFTER_LANDING, min_value=-24, max_value=48, strict_max=True, meta=_level(ROW)
+            )
+        )
+    meta = {"days": [days[0].isoformat(), days[-1].isoformat()]}
+    return gx.ExpectationSuite(name=f"raw_{ds.name}", expectations=expectations, meta=meta)
+
+
+def _contract_expectations(ds: Dataset, *, columns: list[str], row_count: Any, keys: tuple[str, ...]) -> list[Any]:
+    """A raw suite's expectations but the date checks: column set, row count, types, nulls, keys, values."""
+    import great_expectations as gx
+
+    E = gx.expectations
     expectations: list[Any] = [
-        E.ExpectTableColumnsToMatchSet(column_set=list(ds.schema.names), exact_match=True, meta=_level(BATCH)),
-        E.ExpectTableRowCountToBeBetween(min_value=1, meta=_level(BATCH)),
+        E.ExpectTableColumnsToMatchSet(column_set=columns, exact_match=True, meta=_level(BATCH)),
+        row_count,
         *(_type_expectation(field) for field in ds.schema),
         *(E.ExpectColumnValuesToNotBeNull(column=name, meta=_level(ROW)) for name in ds.required_columns),
-        _unique(ds.keys),
+        _unique(keys),
     ]
     for column, (low, high) in ds.ranges.items():
         expectations.append(
@@ -49,8 +123,7 @@ def raw_suite(ds: Dataset, day: date) -> gx.ExpectationSuite:
         )
     for column, longest in ds.max_lengths.items():
         expectations.append(E.ExpectColumnValueLengthsToBeBetween(column=column, max_value=longest, meta=_level(ROW)))
-    expectations.extend(_date_expectations(ds, day))
-    return gx.ExpectationSuite(name=f"raw_{ds.name}", expectations=expectations, meta={"day": day.isoformat()})
+    return expectations
 
 
 def feature_suite(
