@@ -151,7 +151,7 @@ def validate_landing_dates(
     Each file is taken, read and checked against its contract's rules as `validate_landing` does; then the rows
     of all of them go through `raw_range_suite` as one batch, each row checked against its own file's date,
     so the batch passes only if every file passes its own suite. That is one validation instead of one per
-    day (a 21-day run of flights: 3 instead of 63). Returns its result (Data Docs built) when all pass; None,
+    day (a 21-day run of three datasets: 3 instead of 63). Returns its result (Data Docs built) when all pass; None,
     having stored and quarantined nothing, when any file is missing, incomplete, unreadable or breaks a rule,
     or the batch fails: the caller then validates the days one by one, which names and quarantines each bad
     file (and raises what a missing or incomplete one raises).
